@@ -463,11 +463,16 @@ class RootfsEnvironment(object):
             self._build_venv()
 
     def _build_rootfs(self):
+        if not shutil.which("debootstrap") and shutil.which("apt-get"):
+            run_step("apt-get: installing debootstrap on the host",
+                     ["/bin/sh", "-c", "apt-get update -q && apt-get install -y -q "
+                      "--no-install-recommends debootstrap debian-archive-keyring"],
+                     "Install debootstrap yourself (apt-get install debootstrap), then rerun.",
+                     env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         for tool in ("debootstrap", "unshare", "chroot", "mount"):
             if not shutil.which(tool):
-                hint = ("install it with: apt-get install debootstrap" if tool == "debootstrap"
-                        else "it comes with util-linux / coreutils")
-                raise EnvError("%s is not on PATH; %s" % (tool, hint))
+                raise EnvError("%s is not on PATH; install it (debootstrap, util-linux, coreutils) "
+                               "and rerun" % tool)
         mirror = host_mirror()
         staging = self.rootfs + ".partial"
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Serving CCFRec SavedModels over TF Serving's REST API."""

@@ -1,0 +1,46 @@
+"""setup.py builds a wheel whose metadata carries the exact pins and the `ccfrec` entry point."""
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from tests.conftest import REPO
+
+
+SOURCES = ("setup.py", "pyproject.toml", "README.md", "requirements", "tf_ccfrec", "tfx_pipeline",
+           "serving")
+
+
+def test_wheel_metadata(tmp_path):
+    source = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info beside setup.py
+    for name in SOURCES:
+        path = os.path.join(REPO, name)
+        if os.path.isdir(path):
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            os.makedirs(source, exist_ok=True)
+            shutil.copy(path, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(tmp_path / "dist"), str(source)], check=True)
+    [wheel] = os.listdir(tmp_path / "dist")
+    with zipfile.ZipFile(tmp_path / "dist" / wheel) as archive:
+        names = archive.namelist()
+        info = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = archive.read(info).decode()
+        entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
+    requires = [line.split(": ", 1)[1] for line in metadata.splitlines()
+                if line.startswith("Requires-Dist: ")]
+    for pin in ("tensorflow==2.21.0", "tf-keras==2.21.0", "tensorflow-recommenders==0.7.7",
+                "tensorflow-text==2.21.1", "keras-nlp==0.32.0", "tfx==1.21.0",
+                "tensorflow-transform==1.21.0", "tensorflow-model-analysis==0.52.0",
+                "scann==1.4.2", "kfp==2.16.0", "kfp-pipeline-spec==2.16.0"):
+        assert pin in requires
+    assert 'pytest==9.2.0; extra == "test"' in requires
+    assert not any("minilm" in r for r in requires)  # installed with --no-deps, separately
+    [python] = [line for line in metadata.splitlines() if line.startswith("Requires-Python: ")]
+    assert sorted(python.split(": ")[1].split(",")) == ["<3.14", ">=3.10"]
+    assert "ccfrec = tf_ccfrec.cli:main" in entry_points
+    assert "tf_ccfrec/compat.py" in names
+    assert not any(n.startswith("tests/") for n in names)

@@ -1,0 +1,1 @@
+"""Frozen sentence encoders for item text views."""

@@ -1,0 +1,1 @@
+"""The TFX pipeline that builds, evaluates and pushes CCFRec models."""
