@@ -124,7 +124,7 @@ def test_rootfs_command_binds_repo_and_runs_in_a_private_namespace(tmp_path):
 
 
 def test_lock_excludes_builders_while_in_use(tmp_path):
-    user = er.Lock(str(tmp_path), "k")
+    user = er.Lock(str(tmp_path), "k.use")
     user.shared()
     other = os.open(user.path, os.O_RDWR)
     try:

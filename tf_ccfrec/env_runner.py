@@ -345,8 +345,13 @@ def _listdir(path):
 # Locking and step running.
 
 class Lock(object):
-    """flock on <cache>/locks/<name>.lock. Builders hold it exclusively; users of a built
-    environment hold it shared for the whole command, so a rebuild never pulls it from under them."""
+    """flock on <cache>/locks/<name>.lock.
+
+    Each environment has two: `build`, held exclusively while building it (a second builder waits,
+    then finds it built), and `use`, held shared by every command for its whole run (the file
+    descriptor survives exec) and exclusively by --rebuild, which so never removes an environment
+    from under a running command.
+    """
 
     def __init__(self, cache, name):
         os.makedirs(os.path.join(cache, "locks"), exist_ok=True)
@@ -366,6 +371,9 @@ class Lock(object):
             log("waiting for %s lock %s (another env-run is building or using it)"
                 % (word, self.path))
             fcntl.flock(self.fd, kind)
+
+    def release(self):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def keep_across_exec(self):
         os.set_inheritable(self.fd, True)
@@ -405,7 +413,8 @@ class VenvEnvironment(object):
         self.files = files
         self.key = requirements_key(files, "venv-%d.%d" % sys.version_info[:2])
         self.venv = os.path.join(cache, "venv-" + self.key)
-        self.lock = Lock(cache, "venv-" + self.key)
+        self.build_lock = Lock(cache, "venv-%s.build" % self.key)
+        self.use_lock = Lock(cache, "venv-%s.use" % self.key)
 
     def ready(self):
         return os.path.exists(os.path.join(self.venv, ".complete"))
@@ -428,6 +437,9 @@ class VenvEnvironment(object):
                  [pip, "install", "--no-deps", "-r", os.path.join(req_dir, NODEPS_FILE)], hint)
         open(os.path.join(self.venv, ".complete"), "w").close()
 
+    def remove_venv(self):
+        shutil.rmtree(self.venv, ignore_errors=True)
+
     def exec_argv(self, argv, cwd):
         return argv, inner_environment(os.environ, self.venv, REPO)
 
@@ -447,7 +459,9 @@ class RootfsEnvironment(object):
         self.rootfs = os.path.join(cache, "rootfs-" + rootfs_key())
         self.key = requirements_key(files, "rootfs-" + ROOTFS_SUITE)
         self.venv = "%s/venv-%s" % (self.INNER_VENV_DIR, self.key)  # path inside the rootfs
-        self.lock = Lock(cache, "rootfs-" + rootfs_key())
+        # One pair for the rootfs and the virtualenvs inside it.
+        self.build_lock = Lock(cache, "rootfs-%s.build" % rootfs_key())
+        self.use_lock = Lock(cache, "rootfs-%s.use" % rootfs_key())
 
     def _host(self, inner):
         return self.rootfs + inner
@@ -515,6 +529,9 @@ class RootfsEnvironment(object):
                                   bind_repo=False), hint, env=inner_env)
         open(self._host(self.venv + "/.complete"), "w").close()
 
+    def remove_venv(self):
+        shutil.rmtree(self._host(self.venv), ignore_errors=True)
+
     def bind_paths(self, cwd):
         """Host paths mounted at the same path inside the rootfs."""
         paths = [REPO, "/tmp"]
@@ -580,7 +597,7 @@ def main(args=None):
     parser.add_argument("--info", action="store_true", help="print the chosen environment")
     parser.add_argument("--setup", action="store_true", help="set up only, run nothing")
     parser.add_argument("--rebuild", action="store_true",
-                        help="rebuild the virtualenv (and, in rootfs mode, keep the rootfs)")
+                        help="rebuild the virtualenv (in rootfs mode the rootfs is kept)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="command and its arguments")
     opts = parser.parse_args(args)
     command = opts.command[1:] if opts.command[:1] == ["--"] else opts.command
@@ -604,24 +621,23 @@ def main(args=None):
         if opts.info:
             for key, value in sorted(env.describe().items()):
                 print("%s: %s" % (key, value))
-        env.lock.shared()
-        if opts.rebuild or not env.ready():
-            env.lock.exclusive()
-            if opts.rebuild or not env.ready():  # someone else may have built it meanwhile
+        if opts.rebuild:
+            env.use_lock.exclusive()  # wait for running commands; hold others off
+            env.remove_venv()
+        env.use_lock.shared()
+        if not env.ready():
+            env.build_lock.exclusive()
+            if not env.ready():  # another env-run may have built it while this one waited
                 started = time.time()
                 log("setting up the %s environment in %s (first use; cached afterwards)"
                     % (mode, cache))
-                if opts.rebuild and mode == "venv":
-                    shutil.rmtree(env.venv, ignore_errors=True)
-                elif opts.rebuild:
-                    shutil.rmtree(env._host(env.venv), ignore_errors=True)
                 env.build()
                 log("environment ready in %.0f s" % (time.time() - started))
-            env.lock.shared()
+            env.build_lock.release()
         if not command:
             return 0
         argv, child_env = env.exec_argv(command, cwd)
-        env.lock.keep_across_exec()
+        env.use_lock.keep_across_exec()
         sys.stdout.flush()
         os.execvpe(argv[0], argv, child_env)
     except EnvError as error:
