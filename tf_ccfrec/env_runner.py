@@ -431,7 +431,7 @@ class VenvEnvironment(object):
         req_dir = os.path.join(self.venv, "requirements")
         write_requirements(req_dir, self.files)
         pip = os.path.join(self.venv, "bin", "pip")
-        run_step("pip: installing the pinned stack (about 4 minutes)",
+        run_step("pip: installing the pinned stack (about 3 minutes)",
                  pip_install_argv(pip, req_dir, self.files, sys.version_info[:2]), hint)
         run_step("pip: installing %s with --no-deps" % NODEPS_FILE,
                  [pip, "install", "--no-deps", "-r", os.path.join(req_dir, NODEPS_FILE)], hint)
@@ -520,7 +520,7 @@ class RootfsEnvironment(object):
                  self._enter_argv(self.rootfs, ["python3", "-m", "venv", self.venv], "/",
                                   bind_repo=False), hint, env=inner_env)
         write_requirements(self._host(req_dir), self.files)
-        run_step("pip: installing the pinned stack inside the rootfs (about 4 minutes)",
+        run_step("pip: installing the pinned stack inside the rootfs (about 3 minutes)",
                  self._enter_argv(self.rootfs, pip_install_argv(pip, req_dir, self.files, ROOTFS_PYTHON), "/",
                                   bind_repo=False), hint, env=inner_env)
         run_step("pip: installing %s with --no-deps" % NODEPS_FILE,
