@@ -8,16 +8,16 @@ any of which may be empty or absent.
 from __future__ import annotations
 
 import glob
-import json
 import os
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from tf_ccfrec.data.dataset import DataError, SequenceDataset
+from tf_ccfrec.data.dataset import SequenceDataset
+from tf_ccfrec.data.errors import DataError, ErrorPolicy
+from tf_ccfrec.data.io import order_views, read_json_object
+from tf_ccfrec.data.text import clean_text
 
-DEFAULT_VIEWS = ("title", "brand", "categories", "description")
 
-
-def find_files(directory: str) -> tuple[str, str, str]:
+def find_files(directory: str) -> tuple:
     """Returns (dataset name, inter path, item path) found by name in `directory`."""
     inters = sorted(glob.glob(os.path.join(directory, "*.inter.json")))
     if len(inters) != 1:
@@ -30,64 +30,80 @@ def find_files(directory: str) -> tuple[str, str, str]:
     return name, inters[0], item_path
 
 
-def _load_json_object(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 (byte offset {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
-    if not isinstance(value, dict):
-        raise DataError(f"{path}: top-level value must be an object, got {type(value).__name__}")
-    return value
+def read_item_json(path: str, policy: ErrorPolicy, views: Optional[Sequence[str]] = None,
+                   key_of=lambda key: key) -> tuple:
+    """Parses an LC-Rec item file.
 
+    Args:
+      path: the `<D>.item.json` file.
+      policy: where problems go.
+      views: text fields to keep; default all string fields that occur.
+      key_of: maps the file's key to the item id (the P5 join shifts it).
 
-def parse_items(raw: Dict[str, Any], path: str, views: Sequence[str]) -> Dict[str, Dict[str, str]]:
-    """{"<item_idx>": {field: str}} -> {item id: {view: text}}; checks types."""
-    items = {}
+    Returns:
+      ({item id: {view: cleaned text}}, the views).
+    """
+    raw, duplicates = read_json_object(path)
+    for key in duplicates:
+        policy.report("duplicate_item", f"{path}: item {key!r} appears more than once")
+    rows = {}
     for key, row in raw.items():
+        if key in duplicates:
+            continue
         if not isinstance(row, dict):
-            raise DataError(f"{path}: item {key!r}: expected an object, got {type(row).__name__}")
-        text = {}
-        for view in views:
-            value = row.get(view, "")
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                raise DataError(f"{path}: item {key!r}, field {view!r}: expected a string, "
-                                f"got {type(value).__name__}")
-            text[view] = value
-        items[key] = text
-    return items
+            policy.report("bad_item", f"{path}: item {key!r}: expected an object, "
+                                      f"got {type(row).__name__}")
+            continue
+        bad = [f for f, v in row.items()
+               if not (v is None or isinstance(v, str)
+                       or (isinstance(v, list) and all(isinstance(x, str) for x in v)))]
+        if bad:
+            policy.report("bad_item", f"{path}: item {key!r}, field {bad[0]!r}: expected a "
+                                      f"string, got {type(row[bad[0]]).__name__}")
+            continue
+        rows[key] = row
+    if views is None:
+        views = order_views({f for row in rows.values() for f in row})
+    items = {key_of(key): {v: clean_text(row.get(v)) for v in views} for key, row in rows.items()}
+    return items, list(views)
 
 
-def parse_sequences(raw: Dict[str, Any], path: str, items: Dict[str, Any]) -> Dict[str, List[str]]:
+def parse_sequences(raw: Dict[str, Any], path: str, items: Dict[str, Any],
+                    policy: ErrorPolicy) -> Dict[str, List[str]]:
     """{"<user_idx>": [item_idx, ...]} -> {user id: [item id, ...]}; checks ids exist."""
     sequences = {}
     for user, seq in raw.items():
         if not isinstance(seq, list):
-            raise DataError(f"{path}: user {user!r}: expected a list of item ids, "
-                            f"got {type(seq).__name__}")
-        if not seq:
-            raise DataError(f"{path}: user {user!r}: empty sequence")
+            policy.report("bad_sequence", f"{path}: user {user!r}: expected a list of item ids, "
+                                          f"got {type(seq).__name__}")
+            continue
         ids = []
         for position, item in enumerate(seq):
             if isinstance(item, bool) or not isinstance(item, int):
-                raise DataError(f"{path}: user {user!r}, position {position}: item id must be an "
-                                f"integer, got {item!r}")
-            if str(item) not in items:
-                raise DataError(f"{path}: user {user!r}, position {position}: item {item} is not "
-                                f"in the item catalog")
-            ids.append(str(item))
+                policy.report("bad_item_id", f"{path}: user {user!r}, position {position}: item "
+                                             f"id must be an integer, got {item!r}")
+            elif str(item) not in items:
+                policy.report("unknown_item", f"{path}: user {user!r}, position {position}: item "
+                                              f"{item} is not in the item catalog")
+            else:
+                ids.append(str(item))
+        if not ids:
+            policy.report("empty_sequence", f"{path}: user {user!r}: empty sequence")
+            continue
         sequences[str(user)] = ids
     return sequences
 
 
-def read(directory: str, views: Sequence[str] = DEFAULT_VIEWS) -> SequenceDataset:
+def read(directory: str, views: Optional[Sequence[str]] = None,
+         on_error: str = "raise") -> SequenceDataset:
     """Reads an LC-Rec dataset directory (e.g. `data/office`)."""
+    policy = ErrorPolicy(on_error)
     name, inter_path, item_path = find_files(directory)
-    items = parse_items(_load_json_object(item_path), item_path, views)
-    sequences = parse_sequences(_load_json_object(inter_path), inter_path, items)
-    return SequenceDataset(name=name, sequences=sequences, items=items, views=list(views),
-                           source=os.path.abspath(directory))
+    items, views = read_item_json(item_path, policy, views)
+    raw, duplicates = read_json_object(inter_path)
+    for user in duplicates:
+        policy.report("duplicate_user", f"{inter_path}: user {user!r} appears more than once")
+        raw.pop(user, None)
+    sequences = parse_sequences(raw, inter_path, items, policy)
+    return SequenceDataset(name=name, sequences=sequences, items=items, views=views,
+                           source=os.path.abspath(directory), problems=policy.summary())
