@@ -1,0 +1,76 @@
+"""The semantic-code artifact: one directory, written whole or not at all.
+
+    <dir>/codes.npz
+        item_ids      str [n_items]                 the item order every array follows
+        codes         uint8 [n_items, n_codes]      view-major: view v owns codes
+                                                    [v * codes_per_view, (v + 1) * codes_per_view)
+        view_vectors  float32 [n_items, n_views, pca_dim]   the PCA-whitened view vectors
+        codebooks     PQ: float32 [n_codes, codebook_size, pca_dim / codes_per_view]
+                      RQ: float32 [n_views, codes_per_view, codebook_size, pca_dim]
+        pca_mean, pca_components, pca_scale         per-view PCA, to code new items
+    <dir>/codes.json
+        version, config, views, encoder, counts and code usage
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict
+
+import numpy as np
+
+from tf_ccfrec import atomic
+from tf_ccfrec.codes.config import CodesConfig
+
+VERSION = 1
+ARRAYS_FILE = "codes.npz"
+MANIFEST_FILE = "codes.json"
+ARRAYS = ("item_ids", "codes", "view_vectors", "codebooks", "pca_mean", "pca_components",
+          "pca_scale")
+
+
+@dataclasses.dataclass
+class CodeArtifact:
+    config: CodesConfig
+    views: list
+    arrays: Dict[str, np.ndarray]
+    manifest: Dict[str, Any]
+
+    @property
+    def item_ids(self) -> list:
+        return self.arrays["item_ids"].tolist()
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.arrays["codes"]
+
+    @property
+    def view_vectors(self) -> np.ndarray:
+        return self.arrays["view_vectors"]
+
+
+def save(directory: str, artifact: CodeArtifact, overwrite: bool = False) -> None:
+    with atomic.atomic_directory(directory, overwrite=overwrite) as staging:
+        np.savez(os.path.join(staging, ARRAYS_FILE), **artifact.arrays)
+        manifest = dict(artifact.manifest, version=VERSION,
+                        config=dataclasses.asdict(artifact.config), views=list(artifact.views))
+        atomic.write_json(os.path.join(staging, MANIFEST_FILE), manifest)
+
+
+def load(directory: str) -> CodeArtifact:
+    """Loads an artifact; refuses other versions with a message saying so."""
+    manifest_path = os.path.join(directory, MANIFEST_FILE)
+    if not os.path.exists(manifest_path):
+        raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE}; is it the output of "
+                                f"`ccfrec codes build`?")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    if manifest.get("version") != VERSION:
+        raise ValueError(f"{manifest_path}: artifact version {manifest.get('version')!r}, this "
+                         f"tf-ccfrec reads version {VERSION}; rebuild with `ccfrec codes build`")
+    with np.load(os.path.join(directory, ARRAYS_FILE)) as data:
+        arrays = {name: data[name] for name in ARRAYS}
+    return CodeArtifact(config=CodesConfig(**manifest["config"]), views=manifest["views"],
+                        arrays=arrays, manifest=manifest)

@@ -1,0 +1,69 @@
+"""Prepared catalog -> text embeddings -> PCA -> PQ/RQ codes (`ccfrec codes build`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from tf_ccfrec.codes import artifact as artifact_lib
+from tf_ccfrec.codes.config import CodesConfig
+from tf_ccfrec.codes.pca import whiten_views
+from tf_ccfrec.codes.quantize import product_quantize, residual_quantize
+from tf_ccfrec.codes.usage import code_usage
+
+
+def quantize(view_vectors: np.ndarray, config: CodesConfig) -> Dict[str, np.ndarray]:
+    """[n_items, n_views, pca_dim] -> {"codes", "codebooks"} by the configured method."""
+    n, views, dim = view_vectors.shape
+    if config.method == "pq":
+        return product_quantize(view_vectors.reshape(n, views * dim),
+                                views * config.codes_per_view, config.nbits, config.seed)
+    return residual_quantize(view_vectors, config.codes_per_view, config.nbits, config.seed)
+
+
+def codes_from_embeddings(item_ids, embeddings: np.ndarray, views, config: CodesConfig,
+                          manifest: Optional[Dict[str, Any]] = None) -> artifact_lib.CodeArtifact:
+    """Sentence embeddings [n_items, n_views, d] -> a code artifact (PCA, then quantization)."""
+    pca = whiten_views(embeddings, config.pca_dim, config.seed)
+    quantized = quantize(pca["vectors"], config)
+    usage = code_usage(quantized["codes"], config.codebook_size)
+    arrays = {"item_ids": np.array(list(item_ids)), "codes": quantized["codes"],
+              "view_vectors": pca["vectors"], "codebooks": quantized["codebooks"],
+              "pca_mean": pca["mean"], "pca_components": pca["components"],
+              "pca_scale": pca["scale"]}
+    info = dict(manifest or {})
+    info.update({"items": len(arrays["item_ids"]), "codes_per_item": int(quantized["codes"].shape[1]),
+                 "usage": usage})
+    return artifact_lib.CodeArtifact(config=config, views=list(views), arrays=arrays,
+                                     manifest=info)
+
+
+def build_codes(prepared_dir: str, output_dir: str, config: CodesConfig,
+                encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
+                overwrite: bool = False, progress: bool = False) -> Dict[str, Any]:
+    """Builds the code artifact of a prepared dataset's catalog; returns its manifest."""
+    from tf_ccfrec.data import prepare, tfrecords
+    from tf_ccfrec.text import embeddings, encoder as encoder_lib
+
+    statistics = prepare.load_statistics(prepared_dir)
+    views = statistics["views"]
+    item_ids, items = tfrecords.read_catalog(prepared_dir, views)
+    started = time.time()
+    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir())
+    embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress)
+    embed_seconds = time.time() - started
+    started = time.time()
+    artifact = codes_from_embeddings(item_ids, embedded["vectors"], views, config, manifest={
+        "dataset": statistics.get("dataset"),
+        "prepared": os.path.abspath(prepared_dir),
+        "encoder": {"checkpoint": encoder.checkpoint_dir, "fingerprint": encoder.fingerprint,
+                    "dim": encoder.dim},
+        "embedding": {k: v for k, v in embedded.items() if k != "vectors"},
+    })
+    artifact.manifest["seconds"] = {"embedding": round(embed_seconds, 1),
+                                    "pca_and_quantization": round(time.time() - started, 1)}
+    artifact_lib.save(output_dir, artifact, overwrite=overwrite)
+    return dict(artifact.manifest, config=vars(config), views=views)

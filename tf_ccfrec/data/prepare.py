@@ -1,0 +1,53 @@
+"""Raw dataset directory -> prepared TFRecords + statistics (`ccfrec data prepare`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional, Sequence
+
+from tf_ccfrec import atomic
+from tf_ccfrec.data import filtering, readers, splits, stats, tfrecords
+
+
+def prepare(format_name: str, input_dir: str, output_dir: str,
+            views: Optional[Sequence[str]] = None, max_history: int = 20,
+            on_error: str = "raise", k_core: int = 0, overwrite: bool = False) -> Dict[str, Any]:
+    """Reads a dataset, splits it leave-one-out and writes examples, catalog and statistics.
+
+    The output directory appears complete or not at all.
+
+    Returns:
+      The statistics written to `<output_dir>/statistics.json`.
+    """
+    data = readers.read(format_name, input_dir, views=views, on_error=on_error)
+    data = filtering.k_core(data, k_core)
+    examples = splits.make_examples(data, max_history=max_history)
+    result = stats.dataset_statistics(data)
+    result.update({
+        "format_version": tfrecords.FORMAT_VERSION,
+        "format": format_name,
+        "input": os.path.abspath(input_dir),
+        "views": list(data.views),
+        "numeric_fields": sorted({f for v in data.numeric.values() for f in v}),
+        "max_history": max_history,
+        "k_core": k_core,
+        "split": "official" if data.splits is not None else "leave-one-out",
+        "problems": data.problems,
+    })
+    with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
+        result["examples"] = tfrecords.write_examples(staging, examples)
+        tfrecords.write_catalog(staging, data)
+        atomic.write_json(os.path.join(staging, tfrecords.STATISTICS_FILE), result)
+    return result
+
+
+def load_statistics(prepared_dir: str) -> Dict[str, Any]:
+    path = os.path.join(prepared_dir, tfrecords.STATISTICS_FILE)
+    if not os.path.exists(path):
+        from tf_ccfrec.data.errors import DataError
+
+        raise DataError(f"{prepared_dir}: no {tfrecords.STATISTICS_FILE}; is it the output of "
+                        f"`ccfrec data prepare`?")
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,174 @@
+"""Multi-view item text embeddings: one L2-normalized vector per view per item (ccfrec.md §1).
+
+Texts are tokenized once, sorted by length and batched with dynamic padding (each batch is padded
+to its own longest text, not to a fixed length), and run through the encoder inside one
+`tf.function` whose input shapes are [None, None], so it is traced once. Identical texts are
+embedded once. A cache keyed by the encoder's content hash and the text's hash keeps vectors
+across runs, so unchanged items are never re-embedded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from tf_ccfrec.text import encoder as encoder_lib
+
+MAX_TOKENS = 256  # texts are truncated to this many tokens, [CLS] and [SEP] included
+
+
+def encoder_fingerprint(checkpoint_dir: str) -> str:
+    """A hash of every file in the checkpoint directory: the cache key of the encoder."""
+    digest = hashlib.sha256()
+    for root, dirs, files in sorted(os.walk(checkpoint_dir)):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, checkpoint_dir).encode() + b"\0")
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class EmbeddingCache:
+    """Vectors by text hash, stored as .npz shards under <root>/<encoder fingerprint>/.
+
+    Each run that embeds new texts adds one shard, written atomically, so concurrent runs and
+    interrupted runs never leave a broken cache.
+    """
+
+    def __init__(self, root: str, fingerprint: str):
+        self.directory = os.path.join(root, fingerprint)
+        self.vectors: Dict[str, np.ndarray] = {}
+        if os.path.isdir(self.directory):
+            for name in sorted(os.listdir(self.directory)):
+                if name.endswith(".npz"):
+                    with np.load(os.path.join(self.directory, name)) as shard:
+                        self.vectors.update(zip(shard["keys"].tolist(), shard["vectors"]))
+
+    def add(self, keys: List[str], vectors: np.ndarray) -> None:
+        if not keys:
+            return
+        os.makedirs(self.directory, exist_ok=True)
+        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16] + ".npz"
+        tmp = os.path.join(self.directory, f".{name}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=vectors.astype(np.float32))
+        os.replace(tmp, os.path.join(self.directory, name))
+        self.vectors.update(zip(keys, vectors))
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tf-ccfrec", "embeddings")
+
+
+@dataclasses.dataclass
+class TextEncoder:
+    """A loaded sentence encoder that embeds batches of strings with dynamic padding."""
+
+    checkpoint_dir: str
+    batch_tokens: int = 8192  # padded tokens per batch (batch size x longest text)
+
+    def __post_init__(self):
+        import tensorflow as tf
+
+        self.model = encoder_lib.load_text_embedder(self.checkpoint_dir)
+        self.tokenizer = self.model.preprocessor.tokenizer
+        self.fingerprint = encoder_fingerprint(self.checkpoint_dir)
+        self.dim = int(self.model.backbone.hidden_dim)
+        model = self.model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
+                                      tf.TensorSpec([None, None], tf.bool)],
+                     reduce_retracing=True)
+        def embed(token_ids, padding_mask):
+            return model({"token_ids": token_ids, "padding_mask": padding_mask,
+                          "segment_ids": tf.zeros_like(token_ids)}, training=False)
+
+        self._embed = embed
+
+    def token_ids(self, texts: Sequence[str]) -> List[np.ndarray]:
+        """[CLS] tokens [SEP] per text, truncated to MAX_TOKENS."""
+        ragged = self.tokenizer(list(texts))
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        return [np.concatenate([[cls], np.asarray(ids)[: MAX_TOKENS - 2], [sep]]).astype(np.int32)
+                for ids in (ragged.to_list() if hasattr(ragged, "to_list") else ragged)]
+
+    def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """float32 [len(texts), dim], unit rows, in the order of `texts`."""
+        out = np.zeros((len(texts), self.dim), np.float32)
+        if not texts:
+            return out
+        ids = self.token_ids(texts)
+        order = np.argsort([len(t) for t in ids], kind="stable")
+        batches, start = [], 0
+        while start < len(order):
+            longest = len(ids[order[min(len(order) - 1, start)]])
+            size = 1
+            while (start + size < len(order)
+                   and len(ids[order[start + size]]) * (size + 1) <= self.batch_tokens):
+                size += 1
+            batches.append(order[start:start + size])
+            start += size
+        bar = _progress(len(texts), "embedding", progress)
+        for batch in batches:
+            width = max(len(ids[i]) for i in batch)
+            token_ids = np.full((len(batch), width), self.tokenizer.pad_token_id, np.int32)
+            mask = np.zeros((len(batch), width), bool)
+            for row, i in enumerate(batch):
+                token_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = True
+            out[batch] = np.asarray(self._embed(token_ids, mask))
+            bar.update(len(batch))
+        bar.close()
+        return out
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text", disable=not enabled, file=sys.stderr,
+                mininterval=1.0)
+
+
+def embed_views(item_ids: Sequence[str], items: Dict[str, Dict[str, str]], views: Sequence[str],
+                encoder: TextEncoder, cache_dir: Optional[str] = None,
+                progress: bool = False) -> Dict[str, object]:
+    """Embeds every view of every item.
+
+    Args:
+      item_ids: the item order of the result.
+      items: item id -> {view: text}.
+      views: the views to embed.
+      encoder: the sentence encoder.
+      cache_dir: embedding cache root (default ~/.cache/tf-ccfrec/embeddings); "" disables it.
+      progress: show a progress bar on stderr.
+
+    Returns:
+      {"vectors": float32 [n_items, n_views, dim], "embedded": texts run through the encoder,
+       "cached": distinct texts found in the cache, "distinct_texts": distinct texts in all}.
+    """
+    texts = {text_key(items[i][v]): items[i][v] for i in item_ids for v in views}
+    cache = EmbeddingCache(default_cache_dir() if cache_dir is None else cache_dir,
+                           encoder.fingerprint) if cache_dir != "" else None
+    known = cache.vectors if cache is not None else {}
+    missing = [k for k in texts if k not in known]
+    vectors = encoder.embed([texts[k] for k in missing], progress=progress)
+    by_key = dict(known)
+    by_key.update(zip(missing, vectors))
+    if cache is not None:
+        cache.add(missing, vectors)
+    result = np.stack([np.stack([by_key[text_key(items[i][v])] for v in views])
+                       for i in item_ids]) if item_ids else np.zeros((0, len(views), encoder.dim))
+    return {"vectors": result.astype(np.float32), "embedded": len(missing),
+            "cached": len(texts) - len(missing), "distinct_texts": len(texts)}
