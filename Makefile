@@ -4,12 +4,13 @@
 ENV_RUN := bin/env-run
 DATA ?= data/office
 FORMAT ?= lcrec
+OUT ?= out/office
 PYTEST_ARGS ?=
 
 .PHONY: help env run test lock versions clean-env
 
 help:
-	@echo "make run    - set up the environment, run the main job on the bundled dataset ($(DATA))"
+	@echo "make run    - set up the environment, prepare the bundled dataset ($(DATA)) and build its semantic codes in $(OUT)"
 	@echo "make test   - set up the environment, run the test suite"
 	@echo "make env    - set up the environment only"
 	@echo "make lock   - rewrite requirements/constraints-pyXY.txt from the environment"
@@ -18,8 +19,10 @@ help:
 env:
 	$(ENV_RUN) --setup --info
 
+# The most complete end-to-end job so far: raw dataset -> leave-one-out TFRecords -> semantic codes.
 run:
-	$(ENV_RUN) python -m tf_ccfrec.cli data stats --input $(DATA) --format $(FORMAT)
+	$(ENV_RUN) python -m tf_ccfrec.cli data prepare --format $(FORMAT) --input $(DATA) --output $(OUT)/prepared --overwrite
+	$(ENV_RUN) python -m tf_ccfrec.cli codes build --input $(OUT)/prepared --output $(OUT)/codes --overwrite
 
 test:
 	$(ENV_RUN) python -m pytest tests $(PYTEST_ARGS)

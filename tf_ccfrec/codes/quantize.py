@@ -33,10 +33,10 @@ def product_quantize(x: np.ndarray, num_codebooks: int, nbits: int, seed: int) -
     index = faiss.IndexPQ(d, num_codebooks, nbits, faiss.METRIC_INNER_PRODUCT)
     index.pq.cp.seed = seed
     index.train(x)
-    codes = index.pq.compute_codes(x)
+    codes = _unpack(index.pq.compute_codes(x), num_codebooks, nbits)
     codebooks = faiss.vector_to_array(index.pq.centroids).reshape(
         num_codebooks, 2 ** nbits, d // num_codebooks)
-    return {"codes": codes.astype(np.uint8), "codebooks": codebooks.astype(np.float32)}
+    return {"codes": codes, "codebooks": codebooks.astype(np.float32)}
 
 
 def residual_quantize(x: np.ndarray, levels: int, nbits: int, seed: int) -> Dict[str, np.ndarray]:

@@ -44,3 +44,14 @@ def format_statistics(stats: Dict[str, Any]) -> str:
             f"{view} {count:,}" for view, count in stats["items_with_text"].items()),
     ]
     return "\n".join(lines)
+
+
+def format_split_statistics(stats: Dict[str, Any]) -> str:
+    """Examples per split and what was skipped, from `ccfrec data prepare`'s statistics."""
+    examples = stats["examples"]
+    lines = [f"examples      train {examples['train']:,} / valid {examples['valid']:,} / "
+             f"test {examples['test']:,} ({stats['split']}, history <= {stats['max_history']})"]
+    skipped = stats.get("problems", {}).get("skipped", {})
+    if skipped:
+        lines.append("skipped       " + ", ".join(f"{k} {v:,}" for k, v in skipped.items()))
+    return "\n".join(lines)

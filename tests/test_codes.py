@@ -1,0 +1,135 @@
+"""PCA whitening, PQ and RQ codes: shapes, ranges, determinism, usage, the artifact."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tf_ccfrec.codes import artifact, build
+from tf_ccfrec.codes.config import CodesConfig
+from tf_ccfrec.codes.pca import whiten_views
+from tf_ccfrec.codes.usage import code_usage
+
+
+def _embeddings(n=600, views=3, dim=48, seed=0):
+    """Clustered unit vectors, like sentence embeddings of related items."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((20, views, dim))
+    x = centers[rng.integers(0, 20, n)] + 0.3 * rng.standard_normal((n, views, dim))
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_pca_whitens_each_view():
+    x = _embeddings()
+    pca = whiten_views(x, 16, seed=0)
+    assert pca["vectors"].shape == (600, 3, 16)
+    for v in range(3):
+        np.testing.assert_allclose(pca["vectors"][:, v].std(axis=0, ddof=1), 1.0, atol=1e-3)
+        np.testing.assert_allclose(pca["vectors"][:, v].mean(axis=0), 0.0, atol=1e-4)
+        projected = (x[:, v] - pca["mean"][v]) @ pca["components"][v].T / pca["scale"][v]
+        np.testing.assert_allclose(projected, pca["vectors"][:, v], atol=1e-3)
+    with pytest.raises(ValueError, match="needs at least 64 items"):
+        whiten_views(x[:10], 64, seed=0)
+
+
+@pytest.mark.parametrize("method,codebook_shape", [("pq", (12, 32, 4)), ("rq", (3, 4, 32, 16))])
+def test_codes_shapes_ranges_and_determinism(method, codebook_shape):
+    config = CodesConfig(method=method, pca_dim=16, codes_per_view=4, codebook_size=32, seed=3)
+    ids = [f"i{k}" for k in range(600)]
+    x = _embeddings()
+    first = build.codes_from_embeddings(ids, x, ["title", "brand", "categories"], config)
+    again = build.codes_from_embeddings(ids, x, ["title", "brand", "categories"], config)
+    assert first.codes.shape == (600, 12)
+    assert first.codes.dtype == np.uint8
+    assert first.codes.max() < 32
+    assert first.arrays["codebooks"].shape == codebook_shape
+    assert first.view_vectors.shape == (600, 3, 16)
+    np.testing.assert_array_equal(first.codes, again.codes)
+    np.testing.assert_array_equal(first.arrays["codebooks"], again.arrays["codebooks"])
+    # Every code uses most of its codebook on clustered data.
+    usage = first.manifest["usage"]
+    assert len(usage["entropy_bits"]) == 12
+    assert min(usage["entropy_bits"]) > 2.0
+    other_seed = build.codes_from_embeddings(
+        ids, x, ["a", "b", "c"], CodesConfig(method=method, pca_dim=16, codebook_size=32, seed=4))
+    assert not np.array_equal(other_seed.codes, first.codes)
+
+
+def test_pq_codes_reconstruct_the_vectors():
+    config = CodesConfig(pca_dim=16, codes_per_view=4, codebook_size=32)
+    result = build.codes_from_embeddings([str(k) for k in range(600)], _embeddings(),
+                                         ["a", "b", "c"], config)
+    books = result.arrays["codebooks"]  # [12, 32, 4]
+    recon = np.concatenate([books[j, result.codes[:, j]] for j in range(12)], axis=1)
+    target = result.view_vectors.reshape(600, 48)
+    error = np.linalg.norm(recon - target, axis=1) / np.linalg.norm(target, axis=1)
+    assert np.median(error) < 0.7  # far better than a random codeword (about 1.4)
+
+
+def test_code_usage():
+    codes = np.array([[0, 1], [0, 1], [1, 0], [2, 0]], np.uint8)
+    usage = code_usage(codes, 4)
+    assert usage["entropy_bits"] == [1.5, 1.0]
+    assert usage["unused_centroids"] == [1, 2]
+    assert usage["collision_rate"] == 0.5
+    assert usage["unique_code_tuples"] == 3
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="power of two"):
+        CodesConfig(codebook_size=100)
+    with pytest.raises(ValueError, match="not divisible"):
+        CodesConfig(pca_dim=10, codes_per_view=4)
+    with pytest.raises(ValueError, match="method"):
+        CodesConfig(method="lsh")
+
+
+def test_artifact_round_trip_and_version(tmp_path):
+    config = CodesConfig(pca_dim=16, codebook_size=32)
+    made = build.codes_from_embeddings([f"i{k}" for k in range(600)], _embeddings(),
+                                       ["t", "b", "c"], config)
+    artifact.save(str(tmp_path / "codes"), made)
+    loaded = artifact.load(str(tmp_path / "codes"))
+    assert loaded.config == config
+    assert loaded.item_ids == made.item_ids
+    np.testing.assert_array_equal(loaded.codes, made.codes)
+    manifest_path = tmp_path / "codes" / artifact.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["version"] == artifact.VERSION
+    manifest["version"] = 99
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="artifact version 99"):
+        artifact.load(str(tmp_path / "codes"))
+
+
+def test_cli_codes_build_on_prepared_data(tmp_path, office_dir):
+    """The real path: prepare a slice of Office, build codes with the real encoder."""
+    from tests import data_files
+    from tf_ccfrec.data import prepare, readers
+
+    office = readers.read("lcrec", office_dir)
+    keep = list(office.items)[:300]
+    small = data_files.lcrec(
+        tmp_path / "raw", {"0": [int(i) for i in keep]},
+        {i: {v: office.items[i][v] for v in office.views} for i in keep})
+    prepare.prepare("lcrec", small, str(tmp_path / "prepared"))
+    ccfrec = os.path.join(REPO, "bin", "ccfrec")
+    command = [ccfrec, "codes", "build", "--input", str(tmp_path / "prepared"), "--output",
+               str(tmp_path / "codes"), "--pca-dim", "32", "--codebook-size", "64",
+               "--embedding-cache", str(tmp_path / "cache"), "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "16 codes per item (PQ, 64 centroids)" in result.stdout
+    loaded = artifact.load(str(tmp_path / "codes"))
+    assert loaded.item_ids == keep
+    assert loaded.views == ["title", "brand", "categories", "description"]
+    assert loaded.codes.shape == (300, 16)
+    rerun = subprocess.run(command + ["--overwrite"], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ", 0 embedded," in rerun.stdout  # every text came from the cache
+    np.testing.assert_array_equal(artifact.load(str(tmp_path / "codes")).codes, loaded.codes)
+    refused = subprocess.run(command, capture_output=True, text=True)
+    assert refused.returncode == 2 and "pass --overwrite" in refused.stderr
