@@ -66,15 +66,15 @@ def _value(text: str, kind: str):
     return [float(x) for x in text.split()]
 
 
-def read_atomic(path: str, policy: ErrorPolicy) -> AtomicTable:
-    """Parses an atomic file; rows are keyed by the first column. Duplicate keys are problems."""
+def read_rows(path: str, policy: ErrorPolicy) -> Tuple[List[Tuple[str, str]], List[tuple]]:
+    """(typed header fields, [(line, {name: typed value})]) of an atomic file."""
     records = delimited_records(path, policy, "\t")
     try:
         _, header = next(records)
     except StopIteration:
         raise DataError(f"{path}: empty file, expected a name:type header") from None
     fields = parse_header(header, path)
-    rows: Dict[str, dict] = {}
+    rows = []
     for number, values in records:
         if not values or values == [""]:
             continue
@@ -89,9 +89,19 @@ def read_atomic(path: str, policy: ErrorPolicy) -> AtomicTable:
         except ValueError:
             policy.report("bad_line", f"{path}:{number}: field {name!r}: {text!r} is not a {kind}")
             continue
-        key = row[fields[0][0]]
+        rows.append((number, row))
+    return fields, rows
+
+
+def read_atomic(path: str, policy: ErrorPolicy) -> AtomicTable:
+    """Parses an atomic file; rows are keyed by the first column. Duplicate keys are problems."""
+    fields, typed_rows = read_rows(path, policy)
+    key_name = fields[0][0]
+    rows: Dict[str, dict] = {}
+    for number, row in typed_rows:
+        key = row[key_name]
         if key in rows:
-            policy.report("duplicate_row", f"{path}:{number}: {fields[0][0]} {key!r} appears again")
+            policy.report("duplicate_row", f"{path}:{number}: {key_name} {key!r} appears again")
             continue
         rows[key] = row
     return AtomicTable(path=path, fields=fields, rows=rows)
@@ -131,30 +141,10 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
 
 def read_atomic_interactions(path: str, policy: ErrorPolicy):
     """(line, user, item, timestamp) of a `.inter` file; timestamp 0.0 when there is none."""
-    records = delimited_records(path, policy, "\t")
-    try:
-        _, header = next(records)
-    except StopIteration:
-        raise DataError(f"{path}: empty file, expected a name:type header") from None
-    names = [n for n, _ in parse_header(header, path)]
+    fields, rows = read_rows(path, policy)
+    names = [n for n, _ in fields]
     for required in ("user_id", "item_id"):
         if required not in names:
             raise DataError(f"{path}:1: no {required} column (columns: {', '.join(names)})")
-    u, i = names.index("user_id"), names.index("item_id")
-    t = names.index("timestamp") if "timestamp" in names else None
-    result = []
-    for number, values in records:
-        if not values or values == [""]:
-            continue
-        if len(values) != len(names):
-            policy.report("bad_line", f"{path}:{number}: {len(values)} columns, the header has "
-                                      f"{len(names)}")
-            continue
-        try:
-            timestamp = float(values[t]) if t is not None else 0.0
-        except ValueError:
-            policy.report("bad_line", f"{path}:{number}: field 'timestamp': {values[t]!r} is not "
-                                      f"a float")
-            continue
-        result.append((number, values[u], values[i], timestamp))
-    return result
+    return [(number, row["user_id"], row["item_id"], row.get("timestamp") or 0.0)
+            for number, row in rows]
