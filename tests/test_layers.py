@@ -1,0 +1,131 @@
+"""The CCFRec tf_keras layers: shapes, masks, configs, and the losses against NumPy."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
+from tf_ccfrec.layers.code_masker import CodeMasker
+from tf_ccfrec.layers.fusion import CodeGuidedFusion, CodeGuidedFusionBlock
+from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
+from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
+
+
+def _round_trip(layer):
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    return clone
+
+
+def test_codes_to_tokens_and_embedding():
+    codes = np.array([[0, 255, 3], [1, 0, 0]])
+    tokens = codes_to_tokens(codes, 256).numpy()
+    assert tokens.tolist() == [[1, 512, 516], [2, 257, 513]]
+    layer = CodeTokenEmbedding(num_codes=3, codebook_size=256, dim=8)
+    out = layer(tokens)
+    assert out.shape == (2, 3, 8)
+    assert layer.vocab_size == 3 * 256 + 2 and layer.mask_token == 769
+    assert float(tf.math.reduce_std(layer.embeddings)) == pytest.approx(0.02 * 0.88, rel=0.2)
+    _round_trip(layer)
+
+
+def test_fusion_shapes_and_item_vector():
+    fusion = CodeGuidedFusion(num_layers=2, dim=16, num_heads=2, ffn_dim=32, dropout=0.0)
+    h0 = tf.random.normal((4, 12, 16))
+    views = tf.random.normal((4, 3, 16))
+    item, hidden = fusion(h0, views)
+    assert item.shape == (4, 16) and hidden.shape == (4, 12, 16)
+    np.testing.assert_allclose(item, tf.reduce_mean(hidden, 1) + tf.reduce_mean(h0, 1), atol=1e-5)
+    # The text matters: other view vectors give other items.
+    other, _ = fusion(h0, tf.random.normal((4, 3, 16)))
+    assert not np.allclose(item, other)
+    clone = _round_trip(fusion)
+    assert clone.num_layers == 2
+    _round_trip(CodeGuidedFusionBlock(dim=16, num_heads=2, ffn_dim=32))
+
+
+def test_sequence_encoder_is_causal_and_ignores_padding():
+    encoder = CausalSequenceEncoder(max_length=6, num_layers=2, dim=16, num_heads=2, ffn_dim=32,
+                                    dropout=0.0)
+    x = tf.random.normal((2, 6, 16))
+    mask = tf.constant([[False, False, True, True, True, True], [True] * 6])
+    user, outputs = encoder(x, mask)
+    assert user.shape == (2, 16) and outputs.shape == (2, 6, 16)
+    np.testing.assert_allclose(user, outputs[:, -1])
+    # Changing the last item changes nothing before it (causal).
+    x2 = tf.concat([x[:, :-1], tf.random.normal((2, 1, 16))], axis=1)
+    _, outputs2 = encoder(x2, mask)
+    np.testing.assert_allclose(outputs2[:, :-1], outputs[:, :-1], atol=1e-5)
+    assert not np.allclose(outputs2[:, -1], outputs[:, -1])
+    # Changing padded positions does not change the user vector.
+    x3 = tf.concat([tf.random.normal((2, 2, 16)), x[:, 2:]], axis=1)
+    user3, _ = encoder(x3, mask)
+    np.testing.assert_allclose(user3[0], user[0], atol=1e-5)
+    # Shorter inputs use the last position embeddings.
+    user_short, _ = encoder(x[:, 2:], mask[:, 2:])
+    np.testing.assert_allclose(user_short[0], user[0], atol=1e-5)
+    _round_trip(encoder)
+
+
+def test_code_masker_rates():
+    num_codes, k = 12, 256
+    masker = CodeMasker(num_codes=num_codes, codebook_size=k, mask_token=num_codes * k + 1,
+                        mask_prob=0.5, seed=1)
+    rng = np.random.default_rng(0)
+    tokens = codes_to_tokens(rng.integers(0, k, (2000, num_codes)), k).numpy()
+    tokens[:100] = 0  # padding rows
+    masked, selected = (t.numpy() for t in masker(tokens, training=True))
+    assert not selected[:100].any() and (masked[:100] == 0).all()
+    real = selected[100:]
+    assert real.mean() == pytest.approx(0.5, abs=0.01)
+    chosen_masked, chosen_orig = masked[100:][real], tokens[100:][real]
+    as_mask = chosen_masked == num_codes * k + 1
+    unchanged = chosen_masked == chosen_orig
+    assert as_mask.mean() == pytest.approx(0.8, abs=0.01)
+    assert unchanged.mean() == pytest.approx(0.1 + 0.1 / k, abs=0.01)
+    # Random replacements stay in their own position's token range.
+    positions = np.broadcast_to(np.arange(num_codes), tokens.shape)[100:][real]
+    replaced = chosen_masked[~as_mask]
+    assert ((replaced - 1) // k == positions[~as_mask]).all()
+    assert (masked[100:][~real] == tokens[100:][~real]).all()
+    same, none = masker(tokens, training=False)
+    np.testing.assert_array_equal(same, tokens)
+    assert not none.numpy().any()
+    _round_trip(masker)
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_mcm_loss_matches_numpy():
+    rng = np.random.default_rng(0)
+    hidden = rng.standard_normal((3, 4, 8)).astype(np.float32)
+    table = rng.standard_normal((10, 8)).astype(np.float32)
+    targets = rng.integers(1, 9, (3, 4))
+    selected = rng.random((3, 4)) < 0.5
+    loss = MaskedCodeModelingLoss(temperature=0.07)(hidden, table, targets, selected)
+    h = hidden[selected] / np.linalg.norm(hidden[selected], axis=-1, keepdims=True)
+    e = table / np.linalg.norm(table, axis=-1, keepdims=True)
+    logits = (h @ e.T / 0.07)[:, 1:9]  # padding (0) and [MASK] (9) are not candidates
+    expected = -_log_softmax(logits)[np.arange(len(h)), targets[selected] - 1].mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    zero = MaskedCodeModelingLoss()(hidden, table, targets, np.zeros((3, 4), bool))
+    assert float(zero) == 0.0
+
+
+def test_info_nce_matches_numpy():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 8)).astype(np.float32)
+    b = rng.standard_normal((5, 8)).astype(np.float32)
+    loss = SymmetricInfoNCE(temperature=0.07)(a, b)
+    an = a / np.linalg.norm(a, axis=1, keepdims=True)
+    bn = b / np.linalg.norm(b, axis=1, keepdims=True)
+    logits = an @ bn.T / 0.07
+    expected = 0.5 * (-np.diag(_log_softmax(logits)).mean() - np.diag(_log_softmax(logits.T)).mean())
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    # Aligned pairs give a lower loss than shuffled ones.
+    assert float(SymmetricInfoNCE()(a, a)) < float(SymmetricInfoNCE()(a, b))
+    _round_trip(SymmetricInfoNCE(temperature=0.1))

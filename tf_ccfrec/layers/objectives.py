@@ -1,0 +1,76 @@
+"""The auxiliary objectives: masked code modeling and masked sequence alignment (ccfrec.md §5)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _normalize(x):
+    return tf.math.l2_normalize(x, axis=-1)
+
+
+@tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
+class MaskedCodeModelingLoss(tf.keras.layers.Layer):
+    """Each selected code position predicts its original token by cos(h, E_k) / tau over the code
+    tokens of the table (padding and [MASK] excluded); cross-entropy averaged over selections.
+
+    Call args:
+      hidden: float [..., num_codes, dim], fusion outputs of the masked codes.
+      table: float [vocab, dim], the code-token embedding table.
+      targets: int [..., num_codes], the original tokens.
+      selected: bool [..., num_codes], positions that were selected for masking.
+
+    Returns:
+      scalar loss (0 when nothing is selected).
+    """
+
+    def __init__(self, temperature: float = 0.07, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def call(self, hidden, table, targets, selected):
+        vocab = tf.shape(table)[0]
+        h = tf.boolean_mask(hidden, selected)                        # [n, dim]
+        y = tf.boolean_mask(tf.cast(targets, tf.int32), selected)    # [n]
+        logits = tf.matmul(_normalize(h), _normalize(table), transpose_b=True) / self.temperature
+        valid = tf.logical_and(tf.range(vocab) > 0, tf.range(vocab) < vocab - 1)
+        logits = tf.where(valid[tf.newaxis], logits, tf.cast(-1e9, logits.dtype))
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(y), losses.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(temperature=self.temperature)
+        return config
+
+
+@tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
+class SymmetricInfoNCE(tf.keras.layers.Layer):
+    """Masked sequence alignment: in-batch InfoNCE between the user vectors of clean and
+    code-masked histories, in both directions, averaged.
+
+    Call args:
+      clean: float [batch, dim].
+      masked: float [batch, dim].
+
+    Returns:
+      scalar loss.
+    """
+
+    def __init__(self, temperature: float = 0.07, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature = temperature
+
+    def call(self, clean, masked):
+        logits = tf.matmul(_normalize(clean), _normalize(masked), transpose_b=True)
+        logits /= self.temperature
+        labels = tf.range(tf.shape(logits)[0])
+        forward = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        backward = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=tf.transpose(logits))
+        return 0.5 * (tf.reduce_mean(forward) + tf.reduce_mean(backward))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(temperature=self.temperature)
+        return config
