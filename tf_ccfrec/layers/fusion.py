@@ -18,6 +18,7 @@ def _ffn(dim: int, ffn_dim: int, dropout: float, name: str) -> tf.keras.Sequenti
 class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     """One fusion layer: self-attention among codes, cross-attention from codes to the view
     vectors, feed-forward; each sub-layer with residual connection and post-LayerNorm.
+    `use_text=False` leaves out the cross-attention (the ablation without text).
 
     Call args:
       codes: float [batch, num_codes, dim], the code hidden states.
@@ -29,9 +30,10 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     """
 
     def __init__(self, dim: int = 128, num_heads: int = 2, ffn_dim: int = 512,
-                 dropout: float = 0.1, **kwargs):
+                 dropout: float = 0.1, use_text: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.num_heads, self.ffn_dim, self.dropout = dim, num_heads, ffn_dim, dropout
+        self.use_text = use_text
         head = dim // num_heads
         self.self_attention = tf.keras.layers.MultiHeadAttention(
             num_heads, head, dropout=dropout, name="self_attention")
@@ -45,14 +47,15 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     def call(self, codes, views, training=None):
         h = self.norms[0](codes + self.drop(
             self.self_attention(codes, codes, training=training), training=training))
-        h = self.norms[1](h + self.drop(
-            self.cross_attention(h, views, training=training), training=training))
+        if self.use_text:
+            h = self.norms[1](h + self.drop(
+                self.cross_attention(h, views, training=training), training=training))
         return self.norms[2](h + self.drop(self.ffn(h, training=training), training=training))
 
     def get_config(self):
         config = super().get_config()
         config.update(dim=self.dim, num_heads=self.num_heads, ffn_dim=self.ffn_dim,
-                      dropout=self.dropout)
+                      dropout=self.dropout, use_text=self.use_text)
         return config
 
 
@@ -71,12 +74,12 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
     """
 
     def __init__(self, num_layers: int = 2, dim: int = 128, num_heads: int = 2,
-                 ffn_dim: int = 512, dropout: float = 0.1, **kwargs):
+                 ffn_dim: int = 512, dropout: float = 0.1, use_text: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.num_layers, self.dim, self.num_heads = num_layers, dim, num_heads
-        self.ffn_dim, self.dropout = ffn_dim, dropout
-        self.blocks = [CodeGuidedFusionBlock(dim, num_heads, ffn_dim, dropout, name=f"block{i}")
-                       for i in range(num_layers)]
+        self.ffn_dim, self.dropout, self.use_text = ffn_dim, dropout, use_text
+        self.blocks = [CodeGuidedFusionBlock(dim, num_heads, ffn_dim, dropout, use_text,
+                                             name=f"block{i}") for i in range(num_layers)]
 
     def call(self, code_embeddings, views, training=None):
         h = code_embeddings
@@ -88,5 +91,5 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_layers=self.num_layers, dim=self.dim, num_heads=self.num_heads,
-                      ffn_dim=self.ffn_dim, dropout=self.dropout)
+                      ffn_dim=self.ffn_dim, dropout=self.dropout, use_text=self.use_text)
         return config

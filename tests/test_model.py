@@ -1,0 +1,121 @@
+"""The CCFRec tfrs.Model: towers, losses, gradients, input pipeline, full-ranking evaluation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_ccfrec.data import prepare
+from tf_ccfrec.models.ccfrec import CCFRecModel
+from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.training import evaluation, inputs
+
+NUM_ITEMS, NUM_CODES, VIEWS, DIM, K = 50, 8, 2, 16, 16
+
+
+def _model(**overrides):
+    rng = np.random.default_rng(0)
+    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, **overrides)
+    codes = rng.integers(0, K, (NUM_ITEMS, NUM_CODES))
+    views = rng.standard_normal((NUM_ITEMS, VIEWS, DIM)).astype(np.float32)
+    return CCFRecModel(config, codes, views, codebook_size=K, seed=0)
+
+
+def _batch():
+    return {"history": tf.constant([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5], [0, 0, 0, 0, 7]]),
+            "target": tf.constant([6, 10, 50])}
+
+
+def test_scores_cover_the_catalog():
+    model = _model()
+    scores = model(_batch())
+    assert scores.shape == (3, NUM_ITEMS)
+    assert float(tf.reduce_max(tf.abs(scores))) <= 1 / 0.07 + 1e-3  # cosine / tau
+    table = model.item_vectors()
+    assert table.shape == (NUM_ITEMS + 1, DIM)
+    np.testing.assert_array_equal(table[0], np.zeros(DIM))
+
+
+@pytest.mark.parametrize("loss", ["full", "sampled"])
+def test_every_weight_gets_a_gradient(loss):
+    model = _model(loss=loss, num_negatives=20)
+    with tf.GradientTape() as tape:
+        value = model.compute_loss(_batch(), training=True)
+    grads = tape.gradient(value, model.trainable_variables)
+    assert np.isfinite(float(value)) and float(value) > 0
+    missing = [v.name for v, g in zip(model.trainable_variables, grads) if g is None]
+    assert missing == []
+
+
+def test_loss_is_the_weighted_sum():
+    model = _model(mcm_weight=0.0, msa_weight=0.0)
+    batch = _batch()
+    rec = float(model.compute_loss(batch))
+    table = model.item_vectors()
+    users = model.user_vectors(batch["history"], table)
+    logits = model.scores(users, table).numpy()
+    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+        - logits.max(1, keepdims=True)
+    expected = -logp[np.arange(3), batch["target"].numpy() - 1].mean()
+    assert rec == pytest.approx(expected, rel=1e-4)
+    full = _model()
+    assert float(full.compute_loss(batch)) > rec  # the masked objectives add to it
+
+
+def test_without_text_the_views_do_not_matter():
+    model = _model(use_text=False)
+    before = model.item_vectors().numpy()
+    model.view_vectors = model.view_vectors * 3.0
+    np.testing.assert_allclose(model.item_vectors().numpy(), before, atol=1e-5)
+
+
+def test_fit_lowers_the_loss():
+    model = _model()
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    rng = np.random.default_rng(1)
+    history = rng.integers(1, NUM_ITEMS + 1, (64, 5)).astype(np.int32)
+    target = ((history[:, -1] % NUM_ITEMS) + 1).astype(np.int32)  # a learnable next item
+    data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(32)
+    losses = model.fit(data, epochs=15, verbose=0).history["loss"]
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_rank_metrics_against_numpy():
+    rng = np.random.default_rng(2)
+    scores = rng.standard_normal((40, 30)).astype(np.float32)
+    targets = rng.integers(1, 31, 40)
+    ranks = evaluation.rank_of_target(tf.constant(scores), tf.constant(targets)).numpy()
+    expected = [int((row > row[t - 1]).sum()) for row, t in zip(scores, targets)]
+    assert ranks.tolist() == expected
+    metrics = evaluation.metrics_from_ranks(ranks)
+    assert metrics["recall@10"] == pytest.approx(np.mean(np.array(expected) < 10))
+    ndcg = np.mean([1 / np.log2(r + 2) if r < 5 else 0.0 for r in expected])
+    assert metrics["ndcg@5"] == pytest.approx(ndcg)
+
+
+def test_evaluate_equals_ranking_the_model_scores():
+    model = _model()
+    rng = np.random.default_rng(3)
+    history = rng.integers(0, NUM_ITEMS + 1, (20, 5)).astype(np.int32)
+    target = rng.integers(1, NUM_ITEMS + 1, 20).astype(np.int32)
+    data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(7)
+    metrics = evaluation.evaluate(model, data)
+    scores = model({"history": history}).numpy()
+    ranks = [int((row > row[t - 1]).sum()) for row, t in zip(scores, target)]
+    assert metrics["recall@10"] == pytest.approx(np.mean(np.array(ranks) < 10))
+    assert metrics["examples"] == 20
+
+
+def test_input_pipeline_on_office(tmp_path, office_dir):
+    from tf_ccfrec.data import readers, splits
+
+    prepare.prepare("lcrec", office_dir, str(tmp_path / "prepared"))
+    data = readers.read("lcrec", office_dir)
+    item_ids = list(data.items)
+    batch = next(iter(inputs.make_dataset(str(tmp_path / "prepared"), "test", item_ids,
+                                          batch_size=8, max_history=20)))
+    expected = splits.make_examples(data)["test"][:8]
+    index = {item: i + 1 for i, item in enumerate(item_ids)}
+    for row, example in zip(batch["history"].numpy(), expected):
+        real = [index[i] for i in example.history]
+        assert row.tolist() == [0] * (20 - len(real)) + real
+    assert batch["target"].numpy().tolist() == [index[e.target] for e in expected]

@@ -1,0 +1,1 @@
+"""TFRS models: CCFRec."""

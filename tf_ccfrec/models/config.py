@@ -1,0 +1,47 @@
+"""Hyperparameters of the CCFRec model (ccfrec.md §3-§5)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+LOSSES = ("full", "sampled")
+
+
+@dataclasses.dataclass(frozen=True)
+class CCFRecConfig:
+    """Model hyperparameters; the defaults are the paper's.
+
+    Attributes:
+      dim: hidden size d (the view vectors' PCA dimension).
+      fusion_layers, sequence_layers, num_heads, ffn_dim: transformer sizes.
+      dropout: dropout rate in fusion and sequence encoder.
+      max_history: items of history the sequence encoder reads.
+      temperature: tau of every cosine softmax.
+      mcm_weight, msa_weight: lambda of masked code modeling and masked sequence alignment.
+      mask_prob: probability that a code is selected for masking.
+      loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
+        `num_negatives` shared uniform negatives, with logQ correction).
+      num_negatives: shared negatives per step for the sampled loss.
+      use_text: False drops the cross-attention to the view vectors (an ablation).
+    """
+
+    dim: int = 128
+    fusion_layers: int = 2
+    sequence_layers: int = 2
+    num_heads: int = 2
+    ffn_dim: int = 512
+    dropout: float = 0.1
+    max_history: int = 20
+    temperature: float = 0.07
+    mcm_weight: float = 0.3
+    msa_weight: float = 0.5
+    mask_prob: float = 0.5
+    loss: str = "full"
+    num_negatives: int = 4096
+    use_text: bool = True
+
+    def __post_init__(self):
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.dim % self.num_heads:
+            raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")

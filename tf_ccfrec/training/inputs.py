@@ -1,0 +1,57 @@
+"""tf.data input pipelines from the prepared TFRecords (`ccfrec data prepare`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import tensorflow as tf
+
+from tf_ccfrec.data import tfrecords
+
+FEATURES = {
+    "user_id": tf.io.FixedLenFeature([], tf.string),
+    "history": tf.io.RaggedFeature(tf.string),
+    "target": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def item_index(item_ids: Sequence[str]) -> tf.lookup.StaticHashTable:
+    """Item id -> index (position in `item_ids` + 1); unknown ids -> 0 (padding)."""
+    keys = tf.constant(list(item_ids))
+    values = tf.range(1, len(item_ids) + 1, dtype=tf.int32)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), 0)
+
+
+def right_align(history: tf.RaggedTensor, length: int) -> tf.Tensor:
+    """Ragged [batch, None] -> int32 [batch, length]: the last `length` items, padding first."""
+    history = history[:, -length:]
+    padded = history.to_tensor(0, shape=[None, length])  # left-aligned
+    lengths = history.row_lengths()
+    shift = tf.cast(length - lengths, tf.int32)
+    columns = (tf.range(length)[tf.newaxis] - shift[:, tf.newaxis]) % length
+    return tf.gather(padded, columns, batch_dims=1)
+
+
+def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_size: int,
+                 max_history: int = 20, shuffle: bool = False, seed: int = 0,
+                 repeat: bool = False) -> tf.data.Dataset:
+    """Batches of {"history": int32 [b, max_history] (right-aligned indices), "target": int32 [b],
+    "user_id": string [b]} from `<prepared_dir>/examples/<split>/`."""
+    path = os.path.join(prepared_dir, tfrecords.EXAMPLES_DIR, split, tfrecords.SHARD)
+    table = item_index(item_ids)
+    dataset = tf.data.TFRecordDataset(path, compression_type="GZIP")
+    if shuffle:
+        dataset = dataset.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+
+    def parse(records):
+        parsed = tf.io.parse_example(records, FEATURES)
+        history = tf.ragged.map_flat_values(table.lookup, parsed["history"])
+        return {"user_id": parsed["user_id"], "history": right_align(history, max_history),
+                "target": table.lookup(parsed["target"])}
+
+    return (dataset.batch(batch_size, drop_remainder=False)
+            .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
