@@ -11,6 +11,12 @@ from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
 from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
 
 
+
+@pytest.fixture(autouse=True)
+def _seed():
+    tf.keras.utils.set_random_seed(0)
+
+
 def _round_trip(layer):
     config = layer.get_config()
     clone = type(layer).from_config(config)

@@ -12,6 +12,12 @@ from tf_ccfrec.training import evaluation, inputs
 NUM_ITEMS, NUM_CODES, VIEWS, DIM, K = 50, 8, 2, 16, 16
 
 
+
+@pytest.fixture(autouse=True)
+def _seed():
+    tf.keras.utils.set_random_seed(0)
+
+
 def _model(**overrides):
     rng = np.random.default_rng(0)
     config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, **overrides)
@@ -46,19 +52,25 @@ def test_every_weight_gets_a_gradient(loss):
     assert missing == []
 
 
-def test_loss_is_the_weighted_sum():
-    model = _model(mcm_weight=0.0, msa_weight=0.0)
+def test_loss_is_the_recommendation_loss_plus_the_masked_objectives():
+    model = _model()
     batch = _batch()
-    rec = float(model.compute_loss(batch))
     table = model.item_vectors()
     users = model.user_vectors(batch["history"], table)
+    rec = float(model.recommendation_loss(users, table, batch["target"]))
     logits = model.scores(users, table).numpy()
-    logp = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
-        - logits.max(1, keepdims=True)
-    expected = -logp[np.arange(3), batch["target"].numpy() - 1].mean()
-    assert rec == pytest.approx(expected, rel=1e-4)
-    full = _model()
-    assert float(full.compute_loss(batch)) > rec  # the masked objectives add to it
+    shifted = logits - logits.max(1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    assert rec == pytest.approx(-logp[np.arange(3), batch["target"].numpy() - 1].mean(), rel=1e-4)
+    total = float(model.compute_loss(batch))
+    mcm, msa = (float(x) for x in model.masked_objectives(batch["history"], users))
+    assert mcm > 0 and msa > 0
+    assert total > rec  # lambda_MCM * L_MCM + lambda_MSA * L_MSA, both positive
+    without = _model(mcm_weight=0.0, msa_weight=0.0)
+    table = without.item_vectors()
+    own_rec = without.recommendation_loss(without.user_vectors(batch["history"], table), table,
+                                          batch["target"])
+    assert float(without.compute_loss(batch)) == pytest.approx(float(own_rec), rel=1e-5)
 
 
 def test_without_text_the_views_do_not_matter():
@@ -119,3 +131,16 @@ def test_input_pipeline_on_office(tmp_path, office_dir):
         real = [index[i] for i in example.history]
         assert row.tolist() == [0] * (20 - len(real)) + real
     assert batch["target"].numpy().tolist() == [index[e.target] for e in expected]
+
+
+def test_sasrec_baseline_trains_with_the_same_loss():
+    from tf_ccfrec.models.sasrec import SASRecModel
+
+    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
+    model = SASRecModel(config, NUM_ITEMS)
+    assert model(_batch()).shape == (3, NUM_ITEMS)
+    with tf.GradientTape() as tape:
+        value = model.compute_loss(_batch(), training=True)
+    grads = tape.gradient(value, model.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert np.asarray(model.item_vectors()[0]).tolist() == [0.0] * DIM

@@ -5,6 +5,8 @@
     ccfrec data prepare --format F --input DIR --output DIR
                                                      leave-one-out TFRecords + statistics
     ccfrec codes build --input DIR --output DIR      text embeddings -> PCA -> PQ/RQ codes
+    ccfrec train --data DIR --codes DIR --output DIR training; one JSON line of metrics
+    ccfrec evaluate --model-dir DIR                  full-ranking metrics; one JSON line
 
 Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
 writes exits non-zero on bad input and leaves no partial output.
@@ -109,6 +111,40 @@ def cmd_codes_build(args: argparse.Namespace) -> int:
     return 0
 
 
+ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight": 0.0},
+             "no-text": {"use_text": False}}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.models.config import CCFRecConfig
+    from tf_ccfrec.training import train
+
+    overrides = dict(ABLATIONS[args.ablation])
+    model_config = CCFRecConfig(**{**dict(
+        dropout=args.dropout, mcm_weight=args.mcm_weight, msa_weight=args.msa_weight,
+        loss=args.loss, num_negatives=args.num_negatives, max_history=args.max_history),
+        **overrides})
+    train_config = train.TrainConfig(
+        batch_size=args.batch_size, learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps, max_epochs=args.epochs, patience=args.patience,
+        time_budget_minutes=args.time_budget_minutes, seed=args.seed,
+        jit_compile=args.jit_compile)
+    result = train.train(args.data, args.codes, args.output, args.model, model_config,
+                         train_config, verbose=0 if args.no_progress else 1)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.training import restore
+
+    print(json.dumps(restore.evaluate_run(args.model_dir, args.split, data_dir=args.data,
+                                          codes_dir=args.codes)))
+    return 0
+
+
 def _views(text: str) -> List[str]:
     views = [v.strip() for v in text.split(",") if v.strip()]
     if not views:
@@ -184,6 +220,39 @@ def build_parser() -> argparse.ArgumentParser:
     codes_build.add_argument("--overwrite", action="store_true",
                              help="replace an existing output directory")
     codes_build.set_defaults(func=cmd_codes_build)
+
+    train_parser = commands.add_parser("train", help="train CCFRec or a baseline; prints one "
+                                                     "JSON line of metrics")
+    train_parser.add_argument("--model", choices=("ccfrec", "sasrec"), default="ccfrec")
+    train_parser.add_argument("--data", required=True, help="a `ccfrec data prepare` directory")
+    train_parser.add_argument("--codes", required=True, help="a `ccfrec codes build` directory")
+    train_parser.add_argument("--output", required=True,
+                              help="run directory: checkpoints, TensorBoard, metrics (resumes)")
+    train_parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
+    train_parser.add_argument("--loss", choices=("full", "sampled"), default="full")
+    train_parser.add_argument("--num-negatives", type=int, default=4096)
+    train_parser.add_argument("--mcm-weight", type=float, default=0.3)
+    train_parser.add_argument("--msa-weight", type=float, default=0.5)
+    train_parser.add_argument("--dropout", type=float, default=0.1)
+    train_parser.add_argument("--max-history", type=int, default=20)
+    train_parser.add_argument("--batch-size", type=int, default=400)
+    train_parser.add_argument("--learning-rate", type=float, default=1e-3)
+    train_parser.add_argument("--warmup-steps", type=int, default=500)
+    train_parser.add_argument("--epochs", type=int, default=200)
+    train_parser.add_argument("--patience", type=int, default=10)
+    train_parser.add_argument("--time-budget-minutes", type=float, default=None)
+    train_parser.add_argument("--seed", type=int, default=0)
+    train_parser.add_argument("--jit-compile", action="store_true", help="XLA train step")
+    train_parser.add_argument("--no-progress", action="store_true")
+    train_parser.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run; "
+                                                    "prints one JSON line")
+    evaluate.add_argument("--model-dir", required=True, help="the `ccfrec train --output` dir")
+    evaluate.add_argument("--split", choices=("valid", "test"), default="test")
+    evaluate.add_argument("--data", help="prepared data (default: the one it was trained on)")
+    evaluate.add_argument("--codes", help="code artifact (default: the one it was trained on)")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,77 @@
+"""`train`: epochs, validation, best weights, resuming, and the CLI's JSON line, on a slice of
+Office with codes from random view vectors (the encoder is tested elsewhere)."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests import data_files
+from tests.conftest import REPO
+from tf_ccfrec.codes import artifact, build
+from tf_ccfrec.codes.config import CodesConfig
+from tf_ccfrec.data import prepare, readers
+from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.training import restore, train
+
+SMALL = CCFRecConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def office_slice(tmp_path_factory, ):
+    from tests.conftest import OFFICE
+
+    root = tmp_path_factory.mktemp("office_slice")
+    office = readers.read("lcrec", OFFICE)
+    users = list(office.sequences)[:150]
+    items = sorted({i for u in users for i in office.sequences[u]}, key=int)
+    raw = data_files.lcrec(root / "raw", {u: [int(i) for i in office.sequences[u]] for u in users},
+                           {i: {v: office.items[i][v] for v in office.views} for i in items})
+    prepare.prepare("lcrec", raw, str(root / "prepared"))
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
+    codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
+                                        CodesConfig(pca_dim=16, codes_per_view=2,
+                                                    codebook_size=16))
+    artifact.save(str(root / "codes"), codes)
+    return str(root / "prepared"), str(root / "codes")
+
+
+def test_train_resume_and_evaluate(tmp_path, office_slice):
+    prepared, codes = office_slice
+    config = train.TrainConfig(batch_size=64, max_epochs=2, warmup_steps=5, patience=5)
+    first = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", SMALL, config,
+                        verbose=0)
+    assert first["epochs"] == 2
+    for split in ("valid", "test"):
+        assert first[split]["examples"] == 150
+        assert 0.0 <= first[split]["ndcg@10"] <= first[split]["recall@10"] <= 1.0
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert first["best_valid_ndcg@10"] == pytest.approx(max(h["valid_ndcg@10"] for h in history))
+    assert os.listdir(tmp_path / "run" / "tensorboard")
+    # Resuming runs only the missing epoch.
+    more = train.TrainConfig(batch_size=64, max_epochs=3, warmup_steps=5, patience=5)
+    resumed = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", SMALL, more,
+                          verbose=0)
+    assert resumed["epochs"] == 3
+    assert [h["epoch"] for h in json.loads((tmp_path / "run" / "history.json").read_text())] \
+        == [1, 2, 3]
+    # Evaluating the saved run gives the metrics training reported.
+    again = restore.evaluate_run(str(tmp_path / "run"), "test")
+    assert again["ndcg@10"] == pytest.approx(resumed["test"]["ndcg@10"], abs=1e-6)
+
+
+def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):
+    prepared, codes = office_slice
+    result = subprocess.run(
+        [os.path.join(REPO, "bin", "ccfrec"), "train", "--model", "sasrec", "--data", prepared,
+         "--codes", codes, "--output", str(tmp_path / "run"), "--epochs", "1",
+         "--batch-size", "64", "--no-progress"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["model"] == "sasrec" and metrics["epochs"] == 1
+    assert set(metrics["test"]) >= {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}

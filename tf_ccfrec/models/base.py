@@ -1,0 +1,95 @@
+"""What every sequential retrieval model here shares: the causal sequence encoder over item
+vectors, cosine/tau scoring against the whole catalog, and the recommendation loss.
+
+Item indices: 0 is padding, catalog item i is index i + 1. Histories are right-aligned (padding
+first) int [batch, max_history]; targets are int [batch] indices >= 1.
+
+Where TFRS fits and where it does not:
+- Models are `tfrs.Model`s: `compute_loss` returns the objective and the base class supplies
+  train_step/test_step, so `fit`, distribution strategies and callbacks work as usual.
+- The sampled loss uses `tfrs.tasks.Retrieval` (in-batch targets plus shared negatives as
+  candidates, accidental-hit removal, logQ correction): that is what the task computes.
+- The full-catalog loss does not: `tfrs.tasks.Retrieval` labels candidate j as the positive of
+  query j (an identity matrix), while here every query's positive is its own target among all
+  catalog items. It is a sparse softmax cross-entropy over the catalog.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
+from tf_ccfrec.models.config import CCFRecConfig
+
+
+def normalize(x):
+    return tf.math.l2_normalize(x, axis=-1)
+
+
+class SequentialRetrievalModel(tfrs.Model):
+    """Base class: subclasses define `item_vectors` and may add `auxiliary_loss`."""
+
+    def __init__(self, config: CCFRecConfig, num_items: int, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_items = num_items
+        self.encoder = CausalSequenceEncoder(config.max_history, config.sequence_layers,
+                                             config.dim, config.num_heads, config.ffn_dim,
+                                             config.dropout, name="sequence_encoder")
+        self.retrieval = tfrs.tasks.Retrieval(temperature=config.temperature,
+                                              remove_accidental_hits=True, name="retrieval")
+
+    def item_vectors(self, training=None):
+        """Every catalog item's vector: float [num_items + 1, dim], row 0 the padding item."""
+        raise NotImplementedError
+
+    def user_vectors(self, history, item_table, training=None):
+        """History indices [batch, length] -> user vectors [batch, dim], reading item vectors
+        from `item_table` [num_items + 1, dim] (the catalog vectors of the same step)."""
+        history = tf.cast(history, tf.int32)
+        users, _ = self.encoder(tf.gather(item_table, history), history > 0, training=training)
+        return users
+
+    def scores(self, users, item_table):
+        """cos(user, item) / tau for every catalog item: float [batch, num_items]."""
+        return tf.matmul(normalize(users), normalize(item_table[1:]),
+                         transpose_b=True) / self.config.temperature
+
+    def call(self, features, training=None):
+        """Scores of every catalog item for each history: float [batch, num_items]."""
+        table = self.item_vectors(training=training)
+        users = self.user_vectors(features["history"], table, training=training)
+        return self.scores(users, table)
+
+    def recommendation_loss(self, users, item_table, targets, training=None):
+        """L_rec: full-catalog softmax, or the sampled softmax of `config.loss == "sampled"`."""
+        targets = tf.cast(targets, tf.int32)
+        if self.config.loss == "full":
+            logits = self.scores(users, item_table)
+            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=targets - 1, logits=logits))
+        negatives = tf.random.uniform([self.config.num_negatives], 1, self.num_items + 1,
+                                      dtype=tf.int32)
+        candidates = tf.concat([targets, negatives], axis=0)
+        # logQ: in-batch targets are drawn by popularity (their share of this batch), shared
+        # negatives uniformly.
+        batch = tf.shape(targets)[0]
+        _, index, counts = tf.unique_with_counts(targets)
+        in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / tf.cast(batch, tf.float32)
+        uniform_q = tf.fill([self.config.num_negatives],
+                            tf.cast(self.config.num_negatives / self.num_items, tf.float32))
+        return self.retrieval(
+            normalize(users), normalize(tf.gather(item_table, candidates)),
+            candidate_sampling_probability=tf.concat([in_batch_q, uniform_q], axis=0),
+            candidate_ids=candidates, compute_metrics=False)
+
+    def auxiliary_loss(self, history, users, item_table, training=None):
+        """Extra objectives added to L_rec; none by default."""
+        return 0.0
+
+    def compute_loss(self, features, training=False):
+        table = self.item_vectors(training=training)
+        users = self.user_vectors(features["history"], table, training=training)
+        loss = self.recommendation_loss(users, table, features["target"], training=training)
+        return loss + self.auxiliary_loss(features["history"], users, table, training=training)

@@ -1,0 +1,41 @@
+"""Loading a trained run (`ccfrec train --output DIR`) for evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from tf_ccfrec.models.config import CCFRecConfig
+
+
+def load_run(model_dir: str, codes_dir: Optional[str] = None):
+    """(model with its best weights, run config) of a training run directory."""
+    import tensorflow as tf
+
+    from tf_ccfrec.codes import artifact as artifact_lib
+    from tf_ccfrec.training import inputs, train
+
+    with open(os.path.join(model_dir, "config.json")) as f:
+        run = json.load(f)
+    artifact = artifact_lib.load(codes_dir or run["codes"])
+    config = CCFRecConfig(**run["model_config"])
+    model = train.build_model(run["model"], config, artifact)
+    history = tf.zeros([1, config.max_history], tf.int32)
+    model.compute_loss({"history": history + 1, "target": tf.ones([1], tf.int32)})
+    with np.load(os.path.join(model_dir, "checkpoints", "best_weights.npz")) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    run["item_ids"] = artifact.item_ids
+    return model, run
+
+
+def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = None,
+                 codes_dir: Optional[str] = None) -> Dict[str, Any]:
+    from tf_ccfrec.training import evaluation, inputs
+
+    model, run = load_run(model_dir, codes_dir)
+    data = inputs.make_dataset(data_dir or run["prepared"], split, run["item_ids"], 1024,
+                               model.config.max_history)
+    return {"model": run["model"], "split": split, **evaluation.evaluate(model, data)}

@@ -1,0 +1,202 @@
+"""Training: the function `ccfrec train` and the TFX Trainer's run_fn call.
+
+AdamW with linear warm-up then a constant rate, evaluation of validation NDCG@10 (full ranking)
+after every epoch, early stopping with patience, the best weights kept, checkpoints every epoch for
+resuming, TensorBoard scalars, and a wall-clock budget. Ends with validation and test metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tf_ccfrec import atomic
+from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.training import evaluation, inputs
+
+MODELS = ("ccfrec", "sasrec")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimization settings; defaults are the paper's (ccfrec.md §5).
+
+    Attributes:
+      batch_size: examples per step.
+      learning_rate, weight_decay, warmup_steps: AdamW with linear warm-up, then constant.
+      max_epochs: upper bound on epochs.
+      patience: epochs without a better validation NDCG@10 before stopping.
+      time_budget_minutes: stop after this much training time (None: no limit).
+      eval_batch_size: batch size of full-ranking evaluation.
+      seed: seeds TensorFlow, NumPy and the data order.
+      jit_compile: XLA-compile the train step.
+    """
+
+    batch_size: int = 400
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    max_epochs: int = 200
+    patience: int = 10
+    time_budget_minutes: Optional[float] = None
+    eval_batch_size: int = 1024
+    seed: int = 0
+    jit_compile: bool = False
+
+
+class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `rate` over `warmup_steps`, then constant."""
+
+    def __init__(self, rate: float, warmup_steps: int):
+        self.rate, self.warmup_steps = rate, warmup_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32) + 1.0
+        return self.rate * tf.minimum(1.0, step / max(1, self.warmup_steps))
+
+    def get_config(self):
+        return {"rate": self.rate, "warmup_steps": self.warmup_steps}
+
+
+def build_model(name: str, config: CCFRecConfig, artifact, seed: int = 0):
+    """A CCFRec or SASRec model over the items of a code artifact."""
+    if name == "ccfrec":
+        from tf_ccfrec.models.ccfrec import CCFRecModel
+
+        return CCFRecModel(config, artifact.codes, artifact.view_vectors,
+                           codebook_size=artifact.config.codebook_size, seed=seed)
+    if name == "sasrec":
+        from tf_ccfrec.models.sasrec import SASRecModel
+
+        return SASRecModel(config, len(artifact.item_ids))
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+
+
+class _ValidationAndStopping(tf.keras.callbacks.Callback):
+    """Evaluates validation NDCG@10 each epoch, keeps the best weights, stops on patience or on
+    the time budget, and checkpoints the training state for resuming."""
+
+    def __init__(self, valid, patience, budget_seconds, manager, state, writer, log):
+        super().__init__()
+        self.valid, self.patience, self.budget = valid, patience, budget_seconds
+        self.manager, self.state, self.writer, self.log = manager, state, writer, log
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = evaluation.evaluate(self.model, self.valid)
+        self.state["epoch"].assign(epoch + 1)
+        improved = metrics["ndcg@10"] > float(self.state["best"])
+        if improved:
+            self.state["best"].assign(metrics["ndcg@10"])
+            self.state["bad_epochs"].assign(0)
+            self.state["best_weights"] = [w.numpy() for w in self.model.weights]
+        else:
+            self.state["bad_epochs"].assign_add(1)
+        with self.writer.as_default(step=epoch + 1):
+            tf.summary.scalar("train/loss", (logs or {}).get("loss", 0.0))
+            for key in ("recall@10", "ndcg@10", "recall@5", "ndcg@5"):
+                tf.summary.scalar(f"valid/{key}", metrics[key])
+        self.manager.save(checkpoint_number=epoch + 1)
+        if improved:
+            np.savez(os.path.join(self.manager.directory, "best_weights.npz"),
+                     *self.state["best_weights"])
+        self.log.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", 0.0)),
+                         **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
+                         "seconds": round(time.time() - self.started, 1)})
+        print(f"epoch {epoch + 1}: loss {self.log[-1]['loss']:.4f}, valid recall@10 "
+              f"{metrics['recall@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
+              f"{' (best)' if improved else ''}", flush=True)
+        if int(self.state["bad_epochs"]) >= self.patience:
+            print(f"early stop: {self.patience} epochs without a better validation NDCG@10")
+            self.model.stop_training = True
+        if self.budget is not None and time.time() - self.started > self.budget:
+            print("stopping: time budget reached")
+            self.model.stop_training = True
+
+
+def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = "ccfrec",
+          model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
+          verbose: int = 1) -> Dict[str, Any]:
+    """Trains `model_name` on a prepared dataset and its code artifact; writes to `output_dir`:
+    `checkpoints/` (resumable), `tensorboard/`, `history.json`, `metrics.json`, `config.json`.
+
+    Returns:
+      {"valid": metrics, "test": metrics, "epochs": n, "train_seconds": s, ...}.
+    """
+    from tf_ccfrec.codes import artifact as artifact_lib
+
+    tf.keras.utils.set_random_seed(train_config.seed)
+    artifact = artifact_lib.load(codes_dir)
+    item_ids = artifact.item_ids
+    model = build_model(model_name, model_config, artifact, seed=train_config.seed)
+    optimizer = tf.keras.optimizers.AdamW(
+        learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps),
+        weight_decay=train_config.weight_decay)
+    model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
+
+    def dataset(split, training):
+        return inputs.make_dataset(
+            prepared_dir, split, item_ids,
+            train_config.batch_size if training else train_config.eval_batch_size,
+            model_config.max_history, shuffle=training, seed=train_config.seed)
+
+    train_data, valid_data, test_data = (dataset("train", True), dataset("valid", False),
+                                         dataset("test", False))
+    os.makedirs(output_dir, exist_ok=True)
+    # Build the variables before restoring: one loss evaluation on a batch.
+    model.compute_loss(next(iter(valid_data)), training=False)
+    state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
+             "bad_epochs": tf.Variable(0, dtype=tf.int64)}
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=state["epoch"],
+                                     best=state["best"], bad_epochs=state["bad_epochs"])
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(output_dir, "checkpoints"),
+                                         max_to_keep=2)
+    history_path = os.path.join(output_dir, "history.json")
+    log = []
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        if os.path.exists(history_path):
+            with open(history_path) as f:
+                log = json.load(f)
+        print(f"resuming after epoch {int(state['epoch'])} from {manager.latest_checkpoint}")
+    writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
+    budget = (train_config.time_budget_minutes * 60
+              if train_config.time_budget_minutes is not None else None)
+    callback = _ValidationAndStopping(valid_data, train_config.patience, budget, manager, state,
+                                      writer, log)
+    first_epoch = int(state["epoch"])
+    started = time.time()
+    if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
+            train_config.patience:
+        model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
+                  callbacks=[callback], verbose=verbose)
+    train_seconds = time.time() - started
+    best_path = os.path.join(manager.directory, "best_weights.npz")
+    if os.path.exists(best_path):
+        with np.load(best_path) as saved:
+            model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    result = {"model": model_name, "epochs": int(state["epoch"]),
+              "best_valid_ndcg@10": float(state["best"]),
+              "train_seconds": round(train_seconds, 1),
+              "valid": evaluation.evaluate(model, valid_data),
+              "test": evaluation.evaluate(model, test_data)}
+    from tf_ccfrec.data import prepare
+
+    epochs_run = result["epochs"] - first_epoch
+    if epochs_run > 0:
+        examples = prepare.load_statistics(prepared_dir)["examples"]["train"] * epochs_run
+        result["train_examples_per_second"] = round(examples / train_seconds, 1)
+    atomic.write_json(history_path, log)
+    atomic.write_json(os.path.join(output_dir, "config.json"), {
+        "model": model_name, "model_config": dataclasses.asdict(model_config),
+        "train_config": dataclasses.asdict(train_config), "prepared": os.path.abspath(prepared_dir),
+        "codes": os.path.abspath(codes_dir)})
+    atomic.write_json(os.path.join(output_dir, "metrics.json"), result)
+    return result
+
