@@ -35,9 +35,10 @@ def right_align(history: tf.RaggedTensor, length: int) -> tf.Tensor:
 
 def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_size: int,
                  max_history: int = 20, shuffle: bool = False, seed: int = 0,
-                 repeat: bool = False) -> tf.data.Dataset:
-    """Batches of {"history": int32 [b, max_history] (right-aligned indices), "target": int32 [b],
-    "user_id": string [b]} from `<prepared_dir>/examples/<split>/`."""
+                 repeat: bool = False, with_user_id: bool = False) -> tf.data.Dataset:
+    """Batches of {"history": int32 [b, max_history] (right-aligned indices), "target": int32 [b]}
+    from `<prepared_dir>/examples/<split>/`, plus "user_id": string [b] when asked for (strings
+    cannot enter an XLA-compiled step)."""
     path = os.path.join(prepared_dir, tfrecords.EXAMPLES_DIR, split, tfrecords.SHARD)
     table = item_index(item_ids)
     dataset = tf.data.TFRecordDataset(path, compression_type="GZIP")
@@ -49,8 +50,11 @@ def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_s
     def parse(records):
         parsed = tf.io.parse_example(records, FEATURES)
         history = tf.ragged.map_flat_values(table.lookup, parsed["history"])
-        return {"user_id": parsed["user_id"], "history": right_align(history, max_history),
-                "target": table.lookup(parsed["target"])}
+        batch = {"history": right_align(history, max_history),
+                 "target": table.lookup(parsed["target"])}
+        if with_user_id:
+            batch["user_id"] = parsed["user_id"]
+        return batch
 
     return (dataset.batch(batch_size, drop_remainder=False)
             .map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,69 @@
+"""Seconds per training step of CCFRec variants on a prepared dataset and its codes.
+
+Usage (inside the environment, after `make run`):
+    bin/env-run python bench/train_step.py [--data out/office/prepared] [--codes out/office/codes]
+        [--batch-size 400] [--steps 3] [--variants full no-aux full-jit no-aux-jit]
+
+Each variant runs one warm-up step (tracing) and then times --steps steps of forward, backward and
+AdamW update on the same batch. Results: docs/model.md.
+"""
+
+import argparse
+import time
+
+import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
+
+import tensorflow as tf
+
+from tf_ccfrec.codes import artifact as artifact_lib
+from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.training import inputs, train
+
+VARIANTS = {
+    "full": (CCFRecConfig(), False),
+    "no-aux": (CCFRecConfig(mcm_weight=0.0, msa_weight=0.0), False),
+    "full-jit": (CCFRecConfig(), True),
+    "no-aux-jit": (CCFRecConfig(mcm_weight=0.0, msa_weight=0.0), True),
+    "sampled": (CCFRecConfig(loss="sampled", num_negatives=1024), False),
+}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="out/office/prepared")
+    parser.add_argument("--codes", default="out/office/codes")
+    parser.add_argument("--batch-size", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=["full", "no-aux", "no-aux-jit"],
+                        choices=VARIANTS)
+    args = parser.parse_args()
+    artifact = artifact_lib.load(args.codes)
+    batch = next(iter(inputs.make_dataset(args.data, "train", artifact.item_ids,
+                                          args.batch_size, shuffle=True)))
+    for name in args.variants:
+        config, jit = VARIANTS[name]
+        model = train.build_model("ccfrec", config, artifact)
+        optimizer = tf.keras.optimizers.AdamW(1e-3)
+
+        @tf.function(jit_compile=jit)
+        def step(features):
+            with tf.GradientTape() as tape:
+                loss = model.compute_loss(features, training=True)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        try:
+            step(batch)
+            started = time.time()
+            for _ in range(args.steps):
+                step(batch)
+            seconds = (time.time() - started) / args.steps
+            print(f"{name:12s} {seconds:6.2f} s/step  {args.batch_size / seconds:7.1f} examples/s",
+                  flush=True)
+        except (tf.errors.InvalidArgumentError, ValueError) as error:
+            print(f"{name:12s} failed: {str(error).splitlines()[0][:160]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
