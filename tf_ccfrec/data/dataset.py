@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, List, Optional
 
-from tf_ccfrec.data.errors import DataError  # noqa: F401  (re-exported: readers raise it)
-
 
 @dataclasses.dataclass
 class SequenceDataset:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Any, Iterator, List, Tuple
+from typing import Iterator, List, Tuple
 
 from tf_ccfrec.data.errors import DataError
 

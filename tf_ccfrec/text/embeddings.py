@@ -113,7 +113,6 @@ class TextEncoder:
         order = np.argsort([len(t) for t in ids], kind="stable")
         batches, start = [], 0
         while start < len(order):
-            longest = len(ids[order[min(len(order) - 1, start)]])
             size = 1
             while (start + size < len(order)
                    and len(ids[order[start + size]]) * (size + 1) <= self.batch_tokens):

@@ -16,7 +16,7 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
     import tensorflow as tf
 
     from tf_ccfrec.codes import artifact as artifact_lib
-    from tf_ccfrec.training import inputs, train
+    from tf_ccfrec.training import train
 
     with open(os.path.join(model_dir, "config.json")) as f:
         run = json.load(f)
