@@ -94,7 +94,7 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
         table = recbole.read_atomic(recbole_item, policy)
         views = list(views) if views is not None else [
             v for v in SPEC_VIEWS if v in table.text_fields]
-        by_raw = {raw: row for raw, row in table.text_rows(views).items()}
+        by_raw = table.text_rows(views)
         numeric_by_raw = table.numeric_rows()
         text_path = recbole_item
     elif lcrec_item:

@@ -6,8 +6,6 @@ import json
 import os
 from typing import Any, Dict, Optional
 
-import numpy as np
-
 from tf_ccfrec.models.config import CCFRecConfig
 
 
@@ -25,8 +23,7 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
     model = train.build_model(run["model"], config, artifact)
     history = tf.zeros([1, config.max_history], tf.int32)
     model.compute_loss({"history": history + 1, "target": tf.ones([1], tf.int32)})
-    with np.load(os.path.join(model_dir, "checkpoints", "best_weights.npz")) as saved:
-        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    train.load_best_weights(model, os.path.join(model_dir, "checkpoints"))
     run["item_ids"] = artifact.item_ids
     return model, run
 

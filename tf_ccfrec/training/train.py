@@ -21,6 +21,17 @@ from tf_ccfrec.models.config import CCFRecConfig
 from tf_ccfrec.training import evaluation, inputs
 
 MODELS = ("ccfrec", "sasrec")
+BEST_WEIGHTS = "best_weights.npz"  # in <run>/checkpoints/
+
+
+def save_best_weights(model, checkpoint_dir: str) -> None:
+    np.savez(os.path.join(checkpoint_dir, BEST_WEIGHTS), *[w.numpy() for w in model.weights])
+
+
+def load_best_weights(model, checkpoint_dir: str) -> None:
+    """Sets `model`'s weights (built already) from `<checkpoint_dir>/best_weights.npz`."""
+    with np.load(os.path.join(checkpoint_dir, BEST_WEIGHTS)) as saved:
+        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +106,6 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
         if improved:
             self.state["best"].assign(metrics["ndcg@10"])
             self.state["bad_epochs"].assign(0)
-            self.state["best_weights"] = [w.numpy() for w in self.model.weights]
         else:
             self.state["bad_epochs"].assign_add(1)
         with self.writer.as_default(step=epoch + 1):
@@ -104,8 +114,7 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
                 tf.summary.scalar(f"valid/{key}", metrics[key])
         self.manager.save(checkpoint_number=epoch + 1)
         if improved:
-            np.savez(os.path.join(self.manager.directory, "best_weights.npz"),
-                     *self.state["best_weights"])
+            save_best_weights(self.model, self.manager.directory)
         self.log.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", 0.0)),
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(time.time() - self.started, 1)})
@@ -177,10 +186,8 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
                   callbacks=[callback], verbose=verbose)
     train_seconds = time.time() - started
-    best_path = os.path.join(manager.directory, "best_weights.npz")
-    if os.path.exists(best_path):
-        with np.load(best_path) as saved:
-            model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
+        load_best_weights(model, manager.directory)
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
               "train_seconds": round(train_seconds, 1),
