@@ -57,7 +57,7 @@ def test_loss_is_the_recommendation_loss_plus_the_masked_objectives():
     batch = _batch()
     table = model.item_vectors()
     users = model.user_vectors(batch["history"], table)
-    rec = float(model.recommendation_loss(users, table, batch["target"]))
+    rec = float(model.full_softmax_loss(users, table, batch["target"]))
     logits = model.scores(users, table).numpy()
     shifted = logits - logits.max(1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
@@ -68,9 +68,53 @@ def test_loss_is_the_recommendation_loss_plus_the_masked_objectives():
     assert total > rec  # lambda_MCM * L_MCM + lambda_MSA * L_MSA, both positive
     without = _model(mcm_weight=0.0, msa_weight=0.0)
     table = without.item_vectors()
-    own_rec = without.recommendation_loss(without.user_vectors(batch["history"], table), table,
-                                          batch["target"])
+    own_rec = without.full_softmax_loss(without.user_vectors(batch["history"], table), table,
+                                        batch["target"])
     assert float(without.compute_loss(batch)) == pytest.approx(float(own_rec), rel=1e-5)
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+def test_sampled_loss_against_numpy():
+    """Mean over the batch of the softmax over in-batch targets + shared negatives, logits
+    corrected by log q, accidental hits (a candidate equal to the row's target) removed."""
+    model = _model(loss="sampled", num_negatives=4)
+    rng = np.random.default_rng(4)
+    users = rng.standard_normal((3, DIM)).astype(np.float32)
+    targets = np.array([6, 10, 6], np.int32)
+    negatives = np.array([10, 2, 3, 40], np.int32)
+    target_vectors = rng.standard_normal((3, DIM)).astype(np.float32)
+    negative_vectors = rng.standard_normal((4, DIM)).astype(np.float32)
+    loss = float(model.sampled_softmax_loss(users, targets, target_vectors, negatives,
+                                            negative_vectors))
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    candidates = np.concatenate([targets, negatives])
+    logits = unit(users) @ unit(np.concatenate([target_vectors, negative_vectors])).T / 0.07
+    q = np.concatenate([[2 / 3, 1 / 3, 2 / 3], np.full(4, 4 / NUM_ITEMS)])
+    logits = logits - np.log(q)
+    expected = []
+    for row in range(3):
+        hits = (candidates == targets[row]) & (np.arange(7) != row)
+        expected.append(-_log_softmax(np.where(hits, -np.inf, logits[row]))[row])
+    assert loss == pytest.approx(np.mean(expected), rel=1e-4)
+
+
+def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path():
+    model = _model(loss="sampled", num_negatives=6, mcm_weight=0.0, msa_weight=0.0)
+    batch = _batch()
+    tf.random.set_seed(7)
+    loss = float(model.compute_loss(batch))
+    tf.random.set_seed(7)
+    negatives = tf.random.uniform([6], 1, NUM_ITEMS + 1, dtype=tf.int32)
+    table = model.item_vectors()
+    users = model.user_vectors(batch["history"], table)
+    expected = model.sampled_softmax_loss(users, batch["target"],
+                                          tf.gather(table, batch["target"]), negatives,
+                                          tf.gather(table, negatives))
+    assert loss == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_without_text_the_views_do_not_matter():

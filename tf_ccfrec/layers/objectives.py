@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_ccfrec.distribute import gather_replicas, replica_share
+
 
 def _normalize(x):
     return tf.math.l2_normalize(x, axis=-1)
@@ -21,7 +23,8 @@ class MaskedCodeModelingLoss(tf.keras.layers.Layer):
       selected: bool [..., num_codes], positions that were selected for masking.
 
     Returns:
-      scalar loss (0 when nothing is selected).
+      scalar loss (0 when nothing is selected): the mean over all selections, or under a
+      distribution strategy this replica's share of the mean over every replica's selections.
     """
 
     def __init__(self, temperature: float = 0.07, **kwargs):
@@ -36,7 +39,7 @@ class MaskedCodeModelingLoss(tf.keras.layers.Layer):
         valid = tf.logical_and(tf.range(vocab) > 0, tf.range(vocab) < vocab - 1)
         logits = tf.where(valid[tf.newaxis], logits, tf.cast(-1e9, logits.dtype))
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(y), losses.dtype))
+        return replica_share(tf.reduce_sum(losses), tf.size(y))
 
     def get_config(self):
         config = super().get_config()
@@ -47,14 +50,15 @@ class MaskedCodeModelingLoss(tf.keras.layers.Layer):
 @tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
 class SymmetricInfoNCE(tf.keras.layers.Layer):
     """Masked sequence alignment: in-batch InfoNCE between the user vectors of clean and
-    code-masked histories, in both directions, averaged.
+    code-masked histories, in both directions, averaged. Under a distribution strategy the
+    negatives are the whole global batch (gathered from every replica).
 
     Call args:
       clean: float [batch, dim].
       masked: float [batch, dim].
 
     Returns:
-      scalar loss.
+      scalar loss (this replica's share of the global mean).
     """
 
     def __init__(self, temperature: float = 0.07, **kwargs):
@@ -62,13 +66,16 @@ class SymmetricInfoNCE(tf.keras.layers.Layer):
         self.temperature = temperature
 
     def call(self, clean, masked):
-        logits = tf.matmul(_normalize(clean), _normalize(masked), transpose_b=True)
-        logits /= self.temperature
-        labels = tf.range(tf.shape(logits)[0])
-        forward = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        clean, masked = _normalize(clean), _normalize(masked)
+        all_clean, offset = gather_replicas(clean)
+        all_masked, _ = gather_replicas(masked)
+        rows = tf.shape(clean)[0]
+        labels = tf.range(rows) + offset
+        forward = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=tf.matmul(clean, all_masked, transpose_b=True) / self.temperature)
         backward = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=tf.transpose(logits))
-        return 0.5 * (tf.reduce_mean(forward) + tf.reduce_mean(backward))
+            labels=labels, logits=tf.matmul(masked, all_clean, transpose_b=True) / self.temperature)
+        return replica_share(0.5 * tf.reduce_sum(forward + backward), rows)
 
     def get_config(self):
         config = super().get_config()

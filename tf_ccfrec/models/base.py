@@ -12,6 +12,8 @@ Where TFRS fits and where it does not:
 - The full-catalog loss does not: `tfrs.tasks.Retrieval` labels candidate j as the positive of
   query j (an identity matrix), while here every query's positive is its own target among all
   catalog items. It is a sparse softmax cross-entropy over the catalog.
+
+Distribution: every loss is a replica's share of the global mean (`distribute.replica_share`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tf_ccfrec.distribute import replica_share
 from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
 from tf_ccfrec.models.config import CCFRecConfig
 
@@ -28,7 +31,7 @@ def normalize(x):
 
 
 class SequentialRetrievalModel(tfrs.Model):
-    """Base class: subclasses define `item_vectors` and may add `auxiliary_loss`."""
+    """Base class: subclasses define `vectors_of` and may add `auxiliary_loss`."""
 
     def __init__(self, config: CCFRecConfig, num_items: int, **kwargs):
         super().__init__(**kwargs)
@@ -37,12 +40,19 @@ class SequentialRetrievalModel(tfrs.Model):
         self.encoder = CausalSequenceEncoder(config.max_history, config.sequence_layers,
                                              config.dim, config.num_heads, config.ffn_dim,
                                              config.dropout, name="sequence_encoder")
-        self.retrieval = tfrs.tasks.Retrieval(temperature=config.temperature,
-                                              remove_accidental_hits=True, name="retrieval")
+        self.retrieval = tfrs.tasks.Retrieval(
+            loss=tf.keras.losses.CategoricalCrossentropy(
+                from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
+            temperature=config.temperature, remove_accidental_hits=True, name="retrieval")
+
+    def vectors_of(self, items, training=None):
+        """Item indices int [n] (>= 1) -> item vectors float [n, dim]."""
+        raise NotImplementedError
 
     def item_vectors(self, training=None):
         """Every catalog item's vector: float [num_items + 1, dim], row 0 the padding item."""
-        raise NotImplementedError
+        vectors = self.vectors_of(tf.range(1, self.num_items + 1), training=training)
+        return tf.concat([tf.zeros_like(vectors[:1]), vectors], axis=0)
 
     def user_vectors(self, history, item_table, training=None):
         """History indices [batch, length] -> user vectors [batch, dim], reading item vectors
@@ -62,34 +72,54 @@ class SequentialRetrievalModel(tfrs.Model):
         users = self.user_vectors(features["history"], table, training=training)
         return self.scores(users, table)
 
-    def recommendation_loss(self, users, item_table, targets, training=None):
-        """L_rec: full-catalog softmax, or the sampled softmax of `config.loss == "sampled"`."""
-        targets = tf.cast(targets, tf.int32)
-        if self.config.loss == "full":
-            logits = self.scores(users, item_table)
-            return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=targets - 1, logits=logits))
-        negatives = tf.random.uniform([self.config.num_negatives], 1, self.num_items + 1,
-                                      dtype=tf.int32)
-        candidates = tf.concat([targets, negatives], axis=0)
+    def full_softmax_loss(self, users, item_table, targets):
+        """L_rec over the whole catalog (this replica's share of the mean)."""
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(targets, tf.int32) - 1, logits=self.scores(users, item_table))
+        return replica_share(tf.reduce_sum(losses), tf.size(losses))
+
+    def sampled_softmax_loss(self, users, targets, target_vectors, negatives, negative_vectors):
+        """L_rec against the batch's targets plus shared uniform negatives, with logQ
+        correction and accidental hits removed (this replica's share of the mean)."""
+        batch = tf.shape(targets)[0]
         # logQ: in-batch targets are drawn by popularity (their share of this batch), shared
         # negatives uniformly.
-        batch = tf.shape(targets)[0]
         _, index, counts = tf.unique_with_counts(targets)
         in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / tf.cast(batch, tf.float32)
-        uniform_q = tf.fill([self.config.num_negatives],
+        uniform_q = tf.fill(tf.shape(negatives),
                             tf.cast(self.config.num_negatives / self.num_items, tf.float32))
-        return self.retrieval(
-            normalize(users), normalize(tf.gather(item_table, candidates)),
+        losses = self.retrieval(
+            normalize(users), normalize(tf.concat([target_vectors, negative_vectors], axis=0)),
             candidate_sampling_probability=tf.concat([in_batch_q, uniform_q], axis=0),
-            candidate_ids=candidates, compute_metrics=False)
+            candidate_ids=tf.concat([targets, negatives], axis=0), compute_metrics=False)
+        return replica_share(tf.reduce_sum(losses), batch)
 
-    def auxiliary_loss(self, history, users, item_table, training=None):
+    def auxiliary_loss(self, history, users, training=None):
         """Extra objectives added to L_rec; none by default."""
         return 0.0
 
     def compute_loss(self, features, training=False):
-        table = self.item_vectors(training=training)
-        users = self.user_vectors(features["history"], table, training=training)
-        loss = self.recommendation_loss(users, table, features["target"], training=training)
-        return loss + self.auxiliary_loss(features["history"], users, table, training=training)
+        """L_rec + auxiliary losses. The full loss needs every item's vector; the sampled loss
+        computes vectors only for the step's distinct items (history, targets, negatives)."""
+        history = tf.cast(features["history"], tf.int32)
+        targets = tf.cast(features["target"], tf.int32)
+        if self.config.loss == "full":
+            table = self.item_vectors(training=training)
+            users = self.user_vectors(history, table, training=training)
+            loss = self.full_softmax_loss(users, table, targets)
+        else:
+            negatives = tf.random.uniform([self.config.num_negatives], 1, self.num_items + 1,
+                                          dtype=tf.int32)
+            needed = tf.concat([tf.reshape(history, [-1]), targets, negatives], axis=0)
+            items, local = tf.unique(needed)
+            vectors = self.vectors_of(tf.maximum(items, 1), training=training)
+            vectors *= tf.cast(items > 0, vectors.dtype)[:, tf.newaxis]   # padding -> zeros
+            cells = tf.size(history)
+            local_history = tf.reshape(local[:cells], tf.shape(history))
+            users, _ = self.encoder(tf.gather(vectors, local_history), history > 0,
+                                    training=training)
+            batch = tf.size(targets)
+            loss = self.sampled_softmax_loss(
+                users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,
+                tf.gather(vectors, local[cells + batch:]))
+        return loss + self.auxiliary_loss(history, users, training=training)

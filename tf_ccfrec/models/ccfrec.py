@@ -53,9 +53,10 @@ class CCFRecModel(SequentialRetrievalModel):
         fusion outputs [n, num_codes, dim])."""
         return self.fusion(self.code_embedding(tokens), views, training=training)
 
-    def item_vectors(self, training=None):
-        vectors, _ = self.fuse(self.code_tokens[1:], self.view_vectors[1:], training=training)
-        return tf.concat([tf.zeros_like(vectors[:1]), vectors], axis=0)
+    def vectors_of(self, items, training=None):
+        vectors, _ = self.fuse(tf.gather(self.code_tokens, items),
+                               tf.gather(self.view_vectors, items), training=training)
+        return vectors
 
     def masked_objectives(self, history, users, training=None):
         """(L_MCM, L_MSA) of one batch: mask the codes of the history items, fuse them again,
@@ -76,7 +77,7 @@ class CCFRecModel(SequentialRetrievalModel):
         msa = self.msa_loss(users, masked_users)
         return mcm, msa
 
-    def auxiliary_loss(self, history, users, item_table, training=None):
+    def auxiliary_loss(self, history, users, training=None):
         if not (self.config.mcm_weight or self.config.msa_weight):
             return 0.0
         mcm, msa = self.masked_objectives(history, users, training=training)

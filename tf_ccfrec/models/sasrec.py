@@ -18,6 +18,5 @@ class SASRecModel(SequentialRetrievalModel):
             num_items + 1, config.dim, name="item_embedding",
             embeddings_initializer=tf.keras.initializers.TruncatedNormal(stddev=0.02))
 
-    def item_vectors(self, training=None):
-        table = self.item_embedding(tf.range(self.num_items + 1))
-        return tf.concat([tf.zeros_like(table[:1]), table[1:]], axis=0)
+    def vectors_of(self, items, training=None):
+        return self.item_embedding(items)
