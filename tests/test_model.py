@@ -161,6 +161,73 @@ def test_evaluate_equals_ranking_the_model_scores():
     assert metrics["examples"] == 20
 
 
+def _reference_rank(row, target, history=(), negatives=None):
+    """NumPy: 0-based rank of `target` (ties against it), history items other than the target
+    removed, among `negatives` only when given."""
+    row = row.copy()
+    for item in history:
+        if item and item != target:
+            row[item - 1] = -np.inf
+    others = row if negatives is None else row[np.asarray(negatives) - 1]
+    return int((others >= row[target - 1]).sum()) - (1 if negatives is None else 0)
+
+
+def test_protocols_against_numpy():
+    """Full ranking with and without history, the 100-negative protocol, head/tail slices."""
+    model = _model()
+    rng = np.random.default_rng(5)
+    history = rng.integers(0, NUM_ITEMS + 1, (30, 5)).astype(np.int32)
+    history[:, -1] = rng.integers(1, NUM_ITEMS + 1, 30)
+    target = rng.integers(1, NUM_ITEMS + 1, 30).astype(np.int32)
+    history[0, 2] = target[0]  # a repeat: the target stays rankable
+    data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(8)
+    counts = rng.integers(0, 100, NUM_ITEMS + 1)
+    head = evaluation.head_items(counts)
+    assert head.sum() == 10 and not head[0]
+    assert counts[1:][head[1:]].min() >= counts[1:][~head[1:]].max()
+    scores = model({"history": history}).numpy()
+    for exclude in (False, True):
+        metrics = evaluation.evaluate(model, data, exclude_history=exclude, sampled_negatives=20,
+                                      head=head, seed=3)
+        replay = np.random.default_rng(3)
+        negatives = np.concatenate([evaluation.draw_negatives(replay, target[i:i + 8],
+                                                              NUM_ITEMS, 20)
+                                    for i in range(0, 30, 8)])
+        assert not (negatives == target[:, None]).any()
+        full = np.array([_reference_rank(scores[i], target[i], history[i] if exclude else ())
+                         for i in range(30)])
+        sampled = np.array([_reference_rank(scores[i], target[i],
+                                            history[i] if exclude else (), negatives[i])
+                            for i in range(30)])
+        assert metrics["recall@10"] == pytest.approx(np.mean(full < 10))
+        assert metrics["ndcg@5"] == pytest.approx(np.mean(np.where(
+            full < 5, 1 / np.log2(full + 2), 0)))
+        assert metrics["sampled_hr@10"] == pytest.approx(np.mean(sampled < 10))
+        assert metrics["sampled_ndcg@10"] == pytest.approx(np.mean(np.where(
+            sampled < 10, 1 / np.log2(sampled + 2), 0)))
+        in_head = head[target]
+        assert metrics["head"]["examples"] == in_head.sum()
+        assert metrics["tail"]["recall@10"] == pytest.approx(np.mean(full[~in_head] < 10))
+        assert metrics["head"]["sampled_hr@10"] == pytest.approx(np.mean(sampled[in_head] < 10))
+    assert sampled.max() <= 20
+
+
+def test_training_interactions_count_every_training_item(tmp_path, office_dir):
+    from tf_ccfrec.data import readers, splits
+
+    prepare.prepare("lcrec", office_dir, str(tmp_path / "prepared"))
+    data = readers.read("lcrec", office_dir)
+    item_ids = list(data.items)
+    counts = evaluation.training_interactions(str(tmp_path / "prepared"), item_ids)
+    expected = np.zeros(len(item_ids) + 1, np.int64)
+    index = {item: i + 1 for i, item in enumerate(item_ids)}
+    for user in data.sequences:
+        for position, role in enumerate(splits.roles(data, user)):
+            if role == "train":
+                expected[index[data.sequences[user][position]]] += 1
+    np.testing.assert_array_equal(counts, expected)
+
+
 def test_input_pipeline_on_office(tmp_path, office_dir):
     from tf_ccfrec.data import readers, splits
 

@@ -129,7 +129,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps, max_epochs=args.epochs, patience=args.patience,
         time_budget_minutes=args.time_budget_minutes, seed=args.seed,
-        jit_compile=args.jit_compile)
+        jit_compile=args.jit_compile, strategy=args.strategy,
+        sampled_negatives=args.sampled_negatives, exclude_history=args.exclude_history)
     result = train.train(args.data, args.codes, args.output, args.model, model_config,
                          train_config, verbose=0 if args.no_progress else 1)
     print(json.dumps(result))
@@ -140,8 +141,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
     from tf_ccfrec.training import restore
 
-    print(json.dumps(restore.evaluate_run(args.model_dir, args.split, data_dir=args.data,
-                                          codes_dir=args.codes)))
+    print(json.dumps(restore.evaluate_run(
+        args.model_dir, args.split, data_dir=args.data, codes_dir=args.codes,
+        sampled_negatives=args.sampled_negatives, exclude_history=args.exclude_history)))
     return 0
 
 
@@ -221,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="replace an existing output directory")
     codes_build.set_defaults(func=cmd_codes_build)
 
+    def evaluation_options(p):
+        p.add_argument("--sampled-negatives", type=int, default=100,
+                       help="negatives per example of the sampled protocol (0: skip it)")
+        p.add_argument("--exclude-history", action="store_true",
+                       help="remove each user's history items from the ranking")
+
     train_parser = commands.add_parser("train", help="train CCFRec or a baseline; prints one "
                                                      "JSON line of metrics")
     train_parser.add_argument("--model", choices=("ccfrec", "sasrec"), default="ccfrec")
@@ -243,15 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--time-budget-minutes", type=float, default=None)
     train_parser.add_argument("--seed", type=int, default=0)
     train_parser.add_argument("--jit-compile", action="store_true", help="XLA train step")
+    train_parser.add_argument("--strategy", default="auto",
+                              help="tf.distribute strategy: auto (multi-worker from TF_CONFIG, "
+                                   "mirrored on several GPUs, else one device), default, "
+                                   "mirrored, multi-worker")
+    evaluation_options(train_parser)
     train_parser.add_argument("--no-progress", action="store_true")
     train_parser.set_defaults(func=cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="full-ranking metrics of a trained run; "
-                                                    "prints one JSON line")
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run (full ranking, "
+                                                    "sampled, head/tail); prints one JSON line")
     evaluate.add_argument("--model-dir", required=True, help="the `ccfrec train --output` dir")
     evaluate.add_argument("--split", choices=("valid", "test"), default="test")
     evaluate.add_argument("--data", help="prepared data (default: the one it was trained on)")
     evaluate.add_argument("--codes", help="code artifact (default: the one it was trained on)")
+    evaluation_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
     return parser
 

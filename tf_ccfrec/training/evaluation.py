@@ -1,11 +1,23 @@
-"""Full-ranking evaluation (ccfrec.md §7): Recall@k and NDCG@k, one target per user."""
+"""Evaluation (ccfrec.md §7), one target per user:
+
+- full ranking: Recall@k and NDCG@k of the target among all catalog items;
+- the sampled protocol: HR@10 and NDCG@10 of the target among itself and `sampled_negatives`
+  items drawn uniformly from the other catalog items (seeded, so reruns are identical);
+- optionally with the history's items removed from the ranking (not the target itself);
+- sliced by the target's popularity: head = the most popular 20% of items by training
+  interactions, tail = the rest.
+
+Ties count against the target everywhere.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+HEAD_SHARE = 0.2
 
 
 def rank_of_target(scores: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
@@ -19,27 +31,126 @@ def rank_of_target(scores: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(scores >= target_scores[:, tf.newaxis], tf.int32), axis=1) - 1
 
 
-def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10)) -> Dict[str, float]:
+def rank_among_negatives(scores: tf.Tensor, targets: tf.Tensor,
+                         negatives: tf.Tensor) -> tf.Tensor:
+    """0-based rank of each target among itself and its negatives.
+
+    Args:
+      scores: float [batch, num_items].
+      targets: int [batch], indices >= 1.
+      negatives: int [batch, n], indices >= 1, none equal to the row's target.
+    """
+    target_scores = tf.gather(scores, tf.cast(targets, tf.int32) - 1, batch_dims=1)
+    negative_scores = tf.gather(scores, tf.cast(negatives, tf.int32) - 1, batch_dims=1)
+    return tf.reduce_sum(tf.cast(negative_scores >= target_scores[:, tf.newaxis], tf.int32),
+                         axis=1)
+
+
+def remove_history(scores: tf.Tensor, history: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    """Scores with every history item other than the target set to -inf.
+
+    Args:
+      scores: float [batch, num_items]; history: int [batch, length] (0 = padding);
+      targets: int [batch].
+    """
+    history = tf.cast(history, tf.int32)
+    seen = tf.logical_and(history > 0, history != tf.cast(targets, tf.int32)[:, tf.newaxis])
+    rows = tf.broadcast_to(tf.range(tf.shape(history)[0])[:, tf.newaxis], tf.shape(history))
+    cells = tf.stack([tf.boolean_mask(rows, seen), tf.boolean_mask(history, seen) - 1], axis=1)
+    return tf.tensor_scatter_nd_update(
+        scores, cells, tf.fill([tf.shape(cells)[0]], tf.constant(-np.inf, scores.dtype)))
+
+
+def draw_negatives(rng: np.random.Generator, targets: np.ndarray, num_items: int,
+                   n: int) -> np.ndarray:
+    """int [batch, n]: uniform draws from 1..num_items, redrawn where equal to the target."""
+    negatives = rng.integers(1, num_items + 1, (len(targets), n))
+    clash = negatives == targets[:, np.newaxis]
+    while clash.any():
+        negatives[clash] = rng.integers(1, num_items + 1, int(clash.sum()))
+        clash = negatives == targets[:, np.newaxis]
+    return negatives
+
+
+def training_interactions(prepared_dir: str, item_ids: Sequence[str]) -> np.ndarray:
+    """int [num_items + 1]: how often each item index occurs in the training sequences: every
+    training target, plus each user's first item (the history of the user's example at position
+    1, in whichever split; a first item has no example of its own)."""
+    from tf_ccfrec.data import tfrecords
+
+    index = {item: i + 1 for i, item in enumerate(item_ids)}
+    counts = np.zeros(len(item_ids) + 1, np.int64)
+    for split in ("train", "valid", "test"):
+        for example in tfrecords.read_examples(prepared_dir, split):
+            if split == "train":
+                counts[index[example.target]] += 1
+            if example.position == 1:
+                counts[index[example.history[0]]] += 1
+    return counts
+
+
+def head_items(counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:
+    """bool [num_items + 1]: the most popular `share` of items (ties broken by index)."""
+    order = np.argsort(-counts[1:], kind="stable")
+    head = np.zeros(len(counts), bool)
+    head[order[:int(round(share * (len(counts) - 1)))] + 1] = True
+    return head
+
+
+def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10),
+                       prefix: str = "recall") -> Dict[str, float]:
     """Recall@k (= HR@k with one target) and NDCG@k from 0-based target ranks."""
     ranks = np.asarray(ranks)
     result = {}
     for k in ks:
         hit = ranks < k
-        result[f"recall@{k}"] = float(hit.mean()) if len(ranks) else 0.0
+        result[f"{prefix}@{k}"] = float(hit.mean()) if len(ranks) else 0.0
         result[f"ndcg@{k}"] = float((hit / np.log2(ranks + 2)).mean()) if len(ranks) else 0.0
     return result
 
 
-def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10)) -> Dict[str, float]:
-    """Full-ranking metrics of `model` (a CCFRecModel) over every example of `dataset`."""
+def _summary(full: np.ndarray, sampled: Optional[np.ndarray], ks) -> Dict[str, float]:
+    result = metrics_from_ranks(full, ks)
+    if sampled is not None:
+        result.update({f"sampled_{k}": v for k, v in
+                       metrics_from_ranks(sampled, (10,), prefix="hr").items()})
+    result["examples"] = int(len(full))
+    return result
+
+
+def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
+             exclude_history: bool = False, sampled_negatives: int = 0,
+             head: Optional[np.ndarray] = None, seed: int = 0) -> Dict[str, object]:
+    """Metrics of `model` over every example of `dataset` (batches with "history", "target").
+
+    Returns:
+      recall@k, ndcg@k (full ranking) and examples; with `sampled_negatives`, sampled_hr@10 and
+      sampled_ndcg@10; with `head` (bool [num_items + 1]), "head" and "tail" dicts of the same
+      metrics over the examples whose target is in / not in the head.
+    """
     table = model.item_vectors(training=False)
+    rng = np.random.default_rng(seed)
 
     @tf.function
-    def ranks(history, targets):
-        users = model.user_vectors(history, table, training=False)
-        return rank_of_target(model.scores(users, table), targets)
+    def scores_of(history, targets):
+        scores = model.scores(model.user_vectors(history, table, training=False), table)
+        if exclude_history:
+            scores = remove_history(scores, history, targets)
+        return scores, rank_of_target(scores, targets)
 
-    collected = [ranks(batch["history"], batch["target"]).numpy() for batch in dataset]
-    result = metrics_from_ranks(np.concatenate(collected) if collected else np.zeros(0), ks)
-    result["examples"] = int(sum(len(r) for r in collected))
+    full, sampled, targets = [], [], []
+    for batch in dataset:
+        scores, ranks = scores_of(batch["history"], batch["target"])
+        full.append(ranks.numpy())
+        targets.append(batch["target"].numpy())
+        if sampled_negatives:
+            negatives = draw_negatives(rng, targets[-1], model.num_items, sampled_negatives)
+            sampled.append(rank_among_negatives(scores, batch["target"], negatives).numpy())
+    join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, int)  # noqa: E731
+    full, targets = join(full), join(targets)
+    sampled = join(sampled) if sampled_negatives else None
+    result = _summary(full, sampled, ks)
+    if head is not None:
+        for name, rows in (("head", head[targets]), ("tail", ~head[targets])):
+            result[name] = _summary(full[rows], None if sampled is None else sampled[rows], ks)
     return result

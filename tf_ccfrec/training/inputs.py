@@ -35,10 +35,11 @@ def right_align(history: tf.RaggedTensor, length: int) -> tf.Tensor:
 
 def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_size: int,
                  max_history: int = 20, shuffle: bool = False, seed: int = 0,
-                 repeat: bool = False, with_user_id: bool = False) -> tf.data.Dataset:
+                 repeat: bool = False, with_user_id: bool = False,
+                 drop_remainder: bool = False) -> tf.data.Dataset:
     """Batches of {"history": int32 [b, max_history] (right-aligned indices), "target": int32 [b]}
     from `<prepared_dir>/examples/<split>/`, plus "user_id": string [b] when asked for (strings
-    cannot enter an XLA-compiled step)."""
+    cannot enter an XLA-compiled step). `drop_remainder` drops a last, smaller batch."""
     path = os.path.join(prepared_dir, tfrecords.EXAMPLES_DIR, split, tfrecords.SHARD)
     table = item_index(item_ids)
     dataset = tf.data.TFRecordDataset(path, compression_type="GZIP")
@@ -56,6 +57,6 @@ def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_s
             batch["user_id"] = parsed["user_id"]
         return batch
 
-    return (dataset.batch(batch_size, drop_remainder=False)
+    return (dataset.batch(batch_size, drop_remainder=drop_remainder)
             .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))

@@ -29,10 +29,15 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
 
 
 def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = None,
-                 codes_dir: Optional[str] = None) -> Dict[str, Any]:
+                 codes_dir: Optional[str] = None, sampled_negatives: int = 100,
+                 exclude_history: bool = False) -> Dict[str, Any]:
+    """The metrics `train` reports for a split (same seed, so the same sampled negatives)."""
     from tf_ccfrec.training import evaluation, inputs
 
     model, run = load_run(model_dir, codes_dir)
-    data = inputs.make_dataset(data_dir or run["prepared"], split, run["item_ids"], 1024,
-                               model.config.max_history)
-    return {"model": run["model"], "split": split, **evaluation.evaluate(model, data)}
+    prepared = data_dir or run["prepared"]
+    data = inputs.make_dataset(prepared, split, run["item_ids"], 1024, model.config.max_history)
+    head = evaluation.head_items(evaluation.training_interactions(prepared, run["item_ids"]))
+    return {"model": run["model"], "split": split, **evaluation.evaluate(
+        model, data, exclude_history=exclude_history, sampled_negatives=sampled_negatives,
+        head=head, seed=run["train_config"]["seed"])}

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec import atomic
+from tf_ccfrec import atomic, distribute
 from tf_ccfrec.models.config import CCFRecConfig
 from tf_ccfrec.training import evaluation, inputs
 
@@ -45,8 +45,12 @@ class TrainConfig:
       patience: epochs without a better validation NDCG@10 before stopping.
       time_budget_minutes: stop after this much training time (None: no limit).
       eval_batch_size: batch size of full-ranking evaluation.
-      seed: seeds TensorFlow, NumPy and the data order.
+      seed: seeds TensorFlow, NumPy, the data order and the evaluation's sampled negatives.
       jit_compile: XLA-compile the train step.
+      strategy: the tf.distribute strategy (`distribute.STRATEGIES`); "auto" picks multi-worker
+        from TF_CONFIG, mirrored on several GPUs, else one device.
+      sampled_negatives: negatives per example of the final sampled-protocol evaluation.
+      exclude_history: the final evaluation removes history items from the ranking.
     """
 
     batch_size: int = 400
@@ -59,6 +63,14 @@ class TrainConfig:
     eval_batch_size: int = 1024
     seed: int = 0
     jit_compile: bool = False
+    strategy: str = "auto"
+    sampled_negatives: int = 100
+    exclude_history: bool = False
+
+    def __post_init__(self):
+        if self.strategy not in distribute.STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(distribute.STRATEGIES)}, "
+                             f"got {self.strategy!r}")
 
 
 class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
@@ -143,23 +155,28 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
     tf.keras.utils.set_random_seed(train_config.seed)
     artifact = artifact_lib.load(codes_dir)
     item_ids = artifact.item_ids
-    model = build_model(model_name, model_config, artifact, seed=train_config.seed)
-    optimizer = tf.keras.optimizers.AdamW(
-        learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps),
-        weight_decay=train_config.weight_decay)
-    model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
+    strategy = distribute.make_strategy(train_config.strategy)
+    replicas = strategy.num_replicas_in_sync
 
     def dataset(split, training):
+        # Distributed training needs equal replica batches: drop the (reshuffled) remainder.
         return inputs.make_dataset(
             prepared_dir, split, item_ids,
             train_config.batch_size if training else train_config.eval_batch_size,
-            model_config.max_history, shuffle=training, seed=train_config.seed)
+            model_config.max_history, shuffle=training, seed=train_config.seed,
+            drop_remainder=training and replicas > 1)
 
     train_data, valid_data, test_data = (dataset("train", True), dataset("valid", False),
                                          dataset("test", False))
+    with strategy.scope():
+        model = build_model(model_name, model_config, artifact, seed=train_config.seed)
+        optimizer = tf.keras.optimizers.AdamW(
+            learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps),
+            weight_decay=train_config.weight_decay)
+        model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
+        # Build the variables before restoring: one loss evaluation on a batch.
+        model.compute_loss(next(iter(valid_data)), training=False)
     os.makedirs(output_dir, exist_ok=True)
-    # Build the variables before restoring: one loss evaluation on a batch.
-    model.compute_loss(next(iter(valid_data)), training=False)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
              "bad_epochs": tf.Variable(0, dtype=tf.int64)}
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=state["epoch"],
@@ -188,11 +205,17 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
     train_seconds = time.time() - started
     if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
+    head = evaluation.head_items(evaluation.training_interactions(prepared_dir, item_ids))
+
+    def final(data):
+        return evaluation.evaluate(model, data, exclude_history=train_config.exclude_history,
+                                   sampled_negatives=train_config.sampled_negatives, head=head,
+                                   seed=train_config.seed)
+
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
-              "train_seconds": round(train_seconds, 1),
-              "valid": evaluation.evaluate(model, valid_data),
-              "test": evaluation.evaluate(model, test_data)}
+              "train_seconds": round(train_seconds, 1), "replicas": replicas,
+              "valid": final(valid_data), "test": final(test_data)}
     from tf_ccfrec.data import prepare
 
     epochs_run = result["epochs"] - first_epoch
