@@ -103,6 +103,14 @@ def test_inner_environment_drops_host_python_settings():
     assert env[er.ACTIVE_VAR] == "/opt/ccfrec/venv-k"
 
 
+def test_inner_environment_tunes_malloc_unless_the_caller_did():
+    env = er.inner_environment({"PATH": "/bin"}, "/v", "/r")
+    assert env["GLIBC_TUNABLES"] == er.MALLOC_TUNABLES
+    assert "glibc.malloc.mmap_threshold" in env["GLIBC_TUNABLES"]
+    own = er.inner_environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=1"}, "/v", "/r")
+    assert own["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=1"
+
+
 def test_venv_environment_runs_commands_directly(tmp_path):
     env = er.VenvEnvironment(str(tmp_path), {"base.txt": "x==1\n"})
     argv, child_env = env.exec_argv(["python", "-V"], "/anywhere")

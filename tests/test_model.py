@@ -117,6 +117,18 @@ def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path():
     assert loss == pytest.approx(float(expected), rel=1e-5)
 
 
+def test_chunked_catalog_fusion_equals_fusing_at_once():
+    chunked, whole = _model(fusion_chunk=7), _model(fusion_chunk=0)
+    whole.compute_loss(_batch())
+    chunked.compute_loss(_batch())
+    whole.set_weights(chunked.get_weights())
+    np.testing.assert_allclose(chunked.item_vectors().numpy(), whole.item_vectors().numpy(),
+                               atol=1e-5)
+    with tf.GradientTape() as tape:
+        loss = chunked.compute_loss(_batch(), training=True)
+    assert all(g is not None for g in tape.gradient(loss, chunked.trainable_variables))
+
+
 def test_without_text_the_views_do_not_matter():
     model = _model(use_text=False)
     before = model.item_vectors().numpy()

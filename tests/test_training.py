@@ -75,3 +75,44 @@ def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["model"] == "sasrec" and metrics["epochs"] == 1
     assert set(metrics["test"]) >= {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
+
+
+@pytest.fixture(scope="module")
+def office_users(tmp_path_factory):
+    """The first 1,000 Office users with their items' real text, and codes from random view
+    vectors (the encoder is tested elsewhere): codes then carry no text signal, so what beats
+    popularity is the sequence model."""
+    from tests.conftest import OFFICE
+
+    root = tmp_path_factory.mktemp("office_users")
+    office = readers.read("lcrec", OFFICE)
+    users = list(office.sequences)[:1000]
+    items = sorted({i for u in users for i in office.sequences[u]}, key=int)
+    raw = data_files.lcrec(root / "raw", {u: [int(i) for i in office.sequences[u]] for u in users},
+                           {i: {v: office.items[i][v] for v in office.views} for i in items})
+    prepare.prepare("lcrec", raw, str(root / "prepared"))
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
+    codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
+                                        CodesConfig(pca_dim=32, codes_per_view=2,
+                                                    codebook_size=32))
+    artifact.save(str(root / "codes"), codes)
+    return str(root / "prepared"), str(root / "codes")
+
+
+def test_short_training_beats_popularity(tmp_path, office_users):
+    from tf_ccfrec.training import evaluation, inputs
+
+    prepared, codes = office_users
+    config = CCFRecConfig(dim=32, ffn_dim=64, fusion_layers=1, sequence_layers=1, dropout=0.1)
+    result = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", config,
+                         train.TrainConfig(batch_size=128, learning_rate=3e-3, warmup_steps=20,
+                                           max_epochs=8, patience=8), verbose=0)
+    item_ids = artifact.load(codes).item_ids
+    counts = evaluation.training_interactions(prepared, item_ids)
+    popular = evaluation.popularity_metrics(
+        counts, inputs.make_dataset(prepared, "test", item_ids, 256))
+    print("ccfrec", result["test"], "popularity", popular)
+    assert popular["examples"] == result["test"]["examples"] == 1000
+    assert result["test"]["ndcg@10"] > 1.2 * popular["ndcg@10"]
+    assert result["test"]["recall@10"] > popular["recall@10"]

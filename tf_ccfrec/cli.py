@@ -115,22 +115,24 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
              "no-text": {"use_text": False}}
 
 
+# `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
+MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "loss", "num_negatives", "max_history")
+TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
+                 "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
+                 "steps_per_epoch")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
-    from tf_ccfrec.models.config import CCFRecConfig
-    from tf_ccfrec.training import train
+    from tf_ccfrec.training import presets, train
 
-    overrides = dict(ABLATIONS[args.ablation])
-    model_config = CCFRecConfig(**{**dict(
-        dropout=args.dropout, mcm_weight=args.mcm_weight, msa_weight=args.msa_weight,
-        loss=args.loss, num_negatives=args.num_negatives, max_history=args.max_history),
-        **overrides})
-    train_config = train.TrainConfig(
-        batch_size=args.batch_size, learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps, max_epochs=args.epochs, patience=args.patience,
-        time_budget_minutes=args.time_budget_minutes, seed=args.seed,
-        jit_compile=args.jit_compile, strategy=args.strategy,
-        sampled_negatives=args.sampled_negatives, exclude_history=args.exclude_history)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    model_overrides = {k: given[k] for k in MODEL_OPTIONS if k in given}
+    model_overrides.update(ABLATIONS[args.ablation])
+    train_overrides = {k: given[k] for k in TRAIN_OPTIONS if k in given}
+    if args.epochs is not None:
+        train_overrides["max_epochs"] = args.epochs
+    model_config, train_config = presets.configs(args.preset, model_overrides, train_overrides)
     result = train.train(args.data, args.codes, args.output, args.model, model_config,
                          train_config, verbose=0 if args.no_progress else 1)
     print(json.dumps(result))
@@ -143,7 +145,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     print(json.dumps(restore.evaluate_run(
         args.model_dir, args.split, data_dir=args.data, codes_dir=args.codes,
-        sampled_negatives=args.sampled_negatives, exclude_history=args.exclude_history)))
+        sampled_negatives=100 if args.sampled_negatives is None else args.sampled_negatives,
+        exclude_history=bool(args.exclude_history))))
     return 0
 
 
@@ -224,9 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     codes_build.set_defaults(func=cmd_codes_build)
 
     def evaluation_options(p):
-        p.add_argument("--sampled-negatives", type=int, default=100,
-                       help="negatives per example of the sampled protocol (0: skip it)")
-        p.add_argument("--exclude-history", action="store_true",
+        p.add_argument("--sampled-negatives", type=int,
+                       help="negatives per example of the sampled protocol (default 100; 0: skip)")
+        p.add_argument("--exclude-history", action="store_const", const=True,
                        help="remove each user's history items from the ranking")
 
     train_parser = commands.add_parser("train", help="train CCFRec or a baseline; prints one "
@@ -236,22 +239,28 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--codes", required=True, help="a `ccfrec codes build` directory")
     train_parser.add_argument("--output", required=True,
                               help="run directory: checkpoints, TensorBoard, metrics (resumes)")
+    train_parser.add_argument("--preset", default="paper",
+                              help="named configuration (tf_ccfrec/training/presets.py): paper, "
+                                   "fast, beauty, office, yelp; options below override it")
     train_parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
-    train_parser.add_argument("--loss", choices=("full", "sampled"), default="full")
-    train_parser.add_argument("--num-negatives", type=int, default=4096)
-    train_parser.add_argument("--mcm-weight", type=float, default=0.3)
-    train_parser.add_argument("--msa-weight", type=float, default=0.5)
-    train_parser.add_argument("--dropout", type=float, default=0.1)
-    train_parser.add_argument("--max-history", type=int, default=20)
-    train_parser.add_argument("--batch-size", type=int, default=400)
-    train_parser.add_argument("--learning-rate", type=float, default=1e-3)
-    train_parser.add_argument("--warmup-steps", type=int, default=500)
-    train_parser.add_argument("--epochs", type=int, default=200)
-    train_parser.add_argument("--patience", type=int, default=10)
-    train_parser.add_argument("--time-budget-minutes", type=float, default=None)
-    train_parser.add_argument("--seed", type=int, default=0)
-    train_parser.add_argument("--jit-compile", action="store_true", help="XLA train step")
-    train_parser.add_argument("--strategy", default="auto",
+    train_parser.add_argument("--loss", choices=("full", "sampled"))
+    train_parser.add_argument("--num-negatives", type=int)
+    train_parser.add_argument("--mcm-weight", type=float)
+    train_parser.add_argument("--msa-weight", type=float)
+    train_parser.add_argument("--dropout", type=float)
+    train_parser.add_argument("--max-history", type=int)
+    train_parser.add_argument("--batch-size", type=int)
+    train_parser.add_argument("--learning-rate", type=float)
+    train_parser.add_argument("--warmup-steps", type=int)
+    train_parser.add_argument("--epochs", type=int)
+    train_parser.add_argument("--steps-per-epoch", type=int,
+                              help="steps between validations (default: one pass over the data)")
+    train_parser.add_argument("--patience", type=int)
+    train_parser.add_argument("--time-budget-minutes", type=float)
+    train_parser.add_argument("--seed", type=int)
+    train_parser.add_argument("--jit-compile", action="store_const", const=True,
+                              help="XLA train step")
+    train_parser.add_argument("--strategy",
                               help="tf.distribute strategy: auto (multi-worker from TF_CONFIG, "
                                    "mirrored on several GPUs, else one device), default, "
                                    "mirrored, multi-worker")

@@ -54,9 +54,13 @@ class CCFRecModel(SequentialRetrievalModel):
         return self.fusion(self.code_embedding(tokens), views, training=training)
 
     def vectors_of(self, items, training=None):
-        vectors, _ = self.fuse(tf.gather(self.code_tokens, items),
-                               tf.gather(self.view_vectors, items), training=training)
-        return vectors
+        tokens, views = tf.gather(self.code_tokens, items), tf.gather(self.view_vectors, items)
+        count, chunk = items.shape[0], self.config.fusion_chunk
+        if not chunk or count is None or count <= chunk:
+            return self.fuse(tokens, views, training=training)[0]
+        return tf.concat([self.fuse(tokens[start:start + chunk], views[start:start + chunk],
+                                    training=training)[0]
+                          for start in range(0, count, chunk)], axis=0)
 
     def masked_objectives(self, history, users, training=None):
         """(L_MCM, L_MSA) of one batch: mask the codes of the history items, fuse them again,

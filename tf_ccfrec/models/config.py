@@ -23,6 +23,8 @@ class CCFRecConfig:
         `num_negatives` shared uniform negatives, with logQ correction).
       num_negatives: shared negatives per step for the sampled loss.
       use_text: False drops the cross-attention to the view vectors (an ablation).
+      fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
+        result; on CPU a chunk's activations stay in cache (docs/model.md).
     """
 
     dim: int = 128
@@ -39,6 +41,7 @@ class CCFRecConfig:
     loss: str = "full"
     num_negatives: int = 4096
     use_text: bool = True
+    fusion_chunk: int = 1024
 
     def __post_init__(self):
         if self.loss not in LOSSES:

@@ -97,6 +97,18 @@ def head_items(counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:
     return head
 
 
+def popularity_metrics(counts: np.ndarray, dataset: tf.data.Dataset,
+                       ks: Sequence[int] = (5, 10)) -> Dict[str, float]:
+    """The popularity baseline: every user gets the catalog ordered by training interactions
+    (`training_interactions`; ties by index), scored like a model (full ranking)."""
+    num_items = len(counts) - 1
+    order = np.asarray(counts[1:], np.float64) + 0.5 * (1 - np.arange(num_items) / num_items)
+    scores = tf.constant(order[np.newaxis], tf.float64)
+    ranks = [rank_of_target(tf.broadcast_to(scores, [tf.shape(b["target"])[0], num_items]),
+                            b["target"]).numpy() for b in dataset]
+    return _summary(np.concatenate(ranks) if ranks else np.zeros(0, int), None, ks)
+
+
 def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10),
                        prefix: str = "recall") -> Dict[str, float]:
     """Recall@k (= HR@k with one target) and NDCG@k from 0-based target ranks."""

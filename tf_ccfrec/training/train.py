@@ -42,6 +42,9 @@ class TrainConfig:
       batch_size: examples per step.
       learning_rate, weight_decay, warmup_steps: AdamW with linear warm-up, then constant.
       max_epochs: upper bound on epochs.
+      steps_per_epoch: steps between validations (None: one pass over the training data);
+        with it the training data repeats, so validation, checkpoints and the time budget come
+        at a steady rhythm on large datasets.
       patience: epochs without a better validation NDCG@10 before stopping.
       time_budget_minutes: stop after this much training time (None: no limit).
       eval_batch_size: batch size of full-ranking evaluation.
@@ -58,6 +61,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 500
     max_epochs: int = 200
+    steps_per_epoch: Optional[int] = None
     patience: int = 10
     time_budget_minutes: Optional[float] = None
     eval_batch_size: int = 1024
@@ -110,9 +114,12 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
         self.valid, self.patience, self.budget = valid, patience, budget_seconds
         self.manager, self.state, self.writer, self.log = manager, state, writer, log
         self.started = time.time()
+        self.validation_seconds = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
+        validation_started = time.time()
         metrics = evaluation.evaluate(self.model, self.valid)
+        self.validation_seconds += time.time() - validation_started
         self.state["epoch"].assign(epoch + 1)
         improved = metrics["ndcg@10"] > float(self.state["best"])
         if improved:
@@ -164,7 +171,8 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
             prepared_dir, split, item_ids,
             train_config.batch_size if training else train_config.eval_batch_size,
             model_config.max_history, shuffle=training, seed=train_config.seed,
-            drop_remainder=training and replicas > 1)
+            drop_remainder=training and replicas > 1,
+            repeat=training and train_config.steps_per_epoch is not None)
 
     train_data, valid_data, test_data = (dataset("train", True), dataset("valid", False),
                                          dataset("test", False))
@@ -201,7 +209,8 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
     if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
             train_config.patience:
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
-                  callbacks=[callback], verbose=verbose)
+                  steps_per_epoch=train_config.steps_per_epoch, callbacks=[callback],
+                  verbose=verbose)
     train_seconds = time.time() - started
     if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
@@ -214,14 +223,19 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
-              "train_seconds": round(train_seconds, 1), "replicas": replicas,
+              "train_seconds": round(train_seconds, 1),
+              "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
               "valid": final(valid_data), "test": final(test_data)}
     from tf_ccfrec.data import prepare
 
     epochs_run = result["epochs"] - first_epoch
     if epochs_run > 0:
-        examples = prepare.load_statistics(prepared_dir)["examples"]["train"] * epochs_run
-        result["train_examples_per_second"] = round(examples / train_seconds, 1)
+        examples = (train_config.steps_per_epoch * train_config.batch_size
+                    if train_config.steps_per_epoch else
+                    prepare.load_statistics(prepared_dir)["examples"]["train"]) * epochs_run
+        # Training steps only: per-epoch validation is left out.
+        result["train_examples_per_second"] = round(
+            examples / max(1e-9, train_seconds - callback.validation_seconds), 1)
     atomic.write_json(history_path, log)
     atomic.write_json(os.path.join(output_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
