@@ -74,7 +74,21 @@ def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["model"] == "sasrec" and metrics["epochs"] == 1
-    assert set(metrics["test"]) >= {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
+    assert set(metrics["test"]) >= {"recall@5", "recall@10", "ndcg@5", "ndcg@10",
+                                    "sampled_hr@10", "sampled_ndcg@10", "head", "tail"}
+    # The run exports to a TF Serving version directory that answers with raw item ids.
+    export = subprocess.run(
+        [os.path.join(REPO, "bin", "ccfrec"), "export", "--model-dir", str(tmp_path / "run"),
+         "--output", str(tmp_path / "serving" / "sasrec" / "1"), "--top-k", "5"],
+        capture_output=True, text=True)
+    assert export.returncode == 0, export.stderr[-2000:]
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(tmp_path / "serving" / "sasrec" / "1"))
+    items = artifact.load(codes).item_ids
+    out = loaded.signatures["serving_default"](history=tf.constant([[items[0], items[1]]]))
+    assert out["item_ids"].shape == (1, 5)
+    assert set(x.decode() for x in out["item_ids"][0].numpy()) <= set(items)
 
 
 @pytest.fixture(scope="module")

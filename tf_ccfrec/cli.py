@@ -6,7 +6,8 @@
                                                      leave-one-out TFRecords + statistics
     ccfrec codes build --input DIR --output DIR      text embeddings -> PCA -> PQ/RQ codes
     ccfrec train --data DIR --codes DIR --output DIR training; one JSON line of metrics
-    ccfrec evaluate --model-dir DIR                  full-ranking metrics; one JSON line
+    ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
+    ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
 
 Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
 writes exits non-zero on bad input and leaves no partial output.
@@ -150,6 +151,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.export import saved_model
+
+    path = saved_model.export_run(args.model_dir, args.output, top_k=args.top_k,
+                                  with_scann=not args.no_scann, overwrite=args.overwrite)
+    print(json.dumps({"exported": os.path.abspath(path)}))
+    return 0
+
+
 def _views(text: str) -> List[str]:
     views = [v.strip() for v in text.split(",") if v.strip()]
     if not views:
@@ -276,6 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--codes", help="code artifact (default: the one it was trained on)")
     evaluation_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    export = commands.add_parser("export", help="SavedModel for TF Serving (raw item ids in, "
+                                                "top-k out) with a ScaNN index")
+    export.add_argument("--model-dir", required=True, help="the `ccfrec train --output` dir")
+    export.add_argument("--output", required=True,
+                        help="the version directory to write, e.g. serving_model/ccfrec/1")
+    export.add_argument("--top-k", type=int, default=100, help="items per answer")
+    export.add_argument("--no-scann", action="store_true", help="no ScaNN index")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""SavedModel export of a trained model for TF Serving, TFMA and the `ccfrec serve` server."""

@@ -1,0 +1,63 @@
+"""Writing the SavedModel (`ccfrec export`): the signatures of `RetrievalModule` plus the ScaNN
+index in `assets.extra/scann/`, staged and renamed into place so that a serving directory never
+holds a half-written version."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import numpy as np
+
+from tf_ccfrec import atomic
+from tf_ccfrec.export import scann_index
+
+EXPORT_INFO = os.path.join("assets.extra", "ccfrec.json")
+
+
+def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int = 100,
+           with_scann: bool = True, overwrite: bool = False,
+           info: Optional[dict] = None) -> str:
+    """Exports a trained model to `output_dir` (e.g. `<base>/<name>/<version>`).
+
+    Args:
+      model: a trained `SequentialRetrievalModel`.
+      item_ids: the catalog's ids in index order.
+      popularity: int [num_items + 1], training interactions.
+      top_k: items per `serving_default` answer.
+      with_scann: also write the ScaNN index.
+      info: extra facts recorded in `assets.extra/ccfrec.json`.
+
+    Returns:
+      output_dir.
+    """
+    import tensorflow as tf
+
+    from tf_ccfrec.export.serving_module import RetrievalModule
+
+    module = RetrievalModule(model.encoder, model.item_vectors(training=False).numpy(),
+                             list(item_ids), popularity, model.config.temperature,
+                             model.config.max_history, top_k)
+    with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        if with_scann:
+            scann_index.write(os.path.join(staging, scann_index.DIRECTORY),
+                              module.unit_items().numpy(), list(item_ids))
+        with open(os.path.join(staging, EXPORT_INFO), "w") as f:
+            json.dump({"items": len(item_ids), "top_k": module.top_k,
+                       "max_history": model.config.max_history,
+                       "temperature": model.config.temperature,
+                       "scann": with_scann, **(info or {})}, f, indent=1)
+    return output_dir
+
+
+def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bool = True,
+               overwrite: bool = False) -> str:
+    """Exports the best weights of a `ccfrec train` run."""
+    from tf_ccfrec.training import evaluation, restore
+
+    model, run = restore.load_run(model_dir)
+    popularity = evaluation.training_interactions(run["prepared"], run["item_ids"])
+    return export(model, run["item_ids"], popularity, output_dir, top_k, with_scann, overwrite,
+                  info={"model": run["model"], "run": os.path.abspath(model_dir)})

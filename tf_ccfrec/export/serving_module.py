@@ -1,0 +1,138 @@
+"""The exported retrieval module: raw item-id strings in, top-k item ids and scores out, with
+stock TensorFlow ops only (TF Serving loads it as it is).
+
+The catalog's item vectors are computed once at export (the fusion does not run at serving
+time); a request runs the sequence encoder over its history and scores every item exactly.
+
+Conventions of every signature:
+- `history`: string [batch, n], a user's item ids oldest first, right-padded with "" (rows of a
+  batch may differ in length). Ids the catalog does not know are ignored (`known_items` counts
+  the rest); the most recent `max_history` known items are used.
+- A row with no known item gets the most popular items (by training interactions) and
+  `fallback` = True.
+- Scores are cos(user, item) / tau; popularity fallback rows score log(1 + count).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tf_ccfrec.training.evaluation import rank_of_target, remove_history
+from tf_ccfrec.training.inputs import right_align
+
+EXAMPLE_FEATURES = {
+    "history": tf.io.RaggedFeature(tf.string),
+    "target": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+
+
+class RetrievalModule(tf.Module):
+    """Serving signatures over a trained model's encoder and its catalog.
+
+    Args:
+      encoder: the trained `CausalSequenceEncoder`.
+      item_vectors: float [num_items + 1, dim], the model's `item_vectors()` (row 0 padding).
+      item_ids: the catalog's ids, item index i + 1 = item_ids[i].
+      popularity: int [num_items + 1], training interactions (the empty-history fallback).
+      temperature: tau.
+      max_history: items of history the encoder reads.
+      top_k: how many items `serving_default` returns.
+    """
+
+    def __init__(self, encoder, item_vectors: np.ndarray, item_ids, popularity: np.ndarray,
+                 temperature: float, max_history: int, top_k: int):
+        super().__init__(name="ccfrec_retrieval")
+        self.encoder = encoder
+        self.max_history, self.top_k = max_history, min(top_k, len(item_ids))
+        self.temperature = temperature
+        self.item_table = tf.Variable(np.asarray(item_vectors, np.float32), trainable=False,
+                                      name="item_vectors")
+        self.item_ids = tf.Variable(np.array([""] + list(item_ids), object), trainable=False,
+                                    dtype=tf.string, name="item_ids")
+        self.log_popularity = tf.Variable(np.log1p(np.asarray(popularity, np.float32)[1:]),
+                                          trainable=False, name="log_popularity")
+        self.lookup = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(list(item_ids)), tf.range(1, len(item_ids) + 1, dtype=tf.int32)), 0)
+
+    # -- building blocks -----------------------------------------------------------------
+
+    def indices(self, history):
+        """string [batch, n] -> right-aligned indices int32 [batch, max_history]."""
+        ids = self.lookup.lookup(history)
+        return right_align(tf.ragged.boolean_mask(ids, ids > 0), self.max_history)
+
+    def unit_items(self):
+        return tf.math.l2_normalize(self.item_table[1:], axis=-1)
+
+    def user_vectors(self, indices):
+        """Unit user vectors float [batch, dim] of right-aligned indices."""
+        users, _ = self.encoder(tf.gather(self.item_table, indices), indices > 0, training=False)
+        return tf.math.l2_normalize(users, axis=-1)
+
+    def all_scores(self, indices):
+        """(scores float [batch, num_items], fallback bool [batch])."""
+        scores = tf.matmul(self.user_vectors(indices), self.unit_items(),
+                           transpose_b=True) / self.temperature
+        fallback = tf.reduce_all(indices == 0, axis=1)
+        popular = tf.broadcast_to(self.log_popularity[tf.newaxis], tf.shape(scores))
+        return tf.where(fallback[:, tf.newaxis], popular, scores), fallback
+
+    def recommend(self, history, exclude_history):
+        indices = self.indices(history)
+        scores, fallback = self.all_scores(indices)
+        if exclude_history:
+            scores = remove_history(scores, indices, tf.zeros_like(indices[:, 0]))
+        top = tf.math.top_k(scores, k=self.top_k)
+        return {"item_ids": tf.gather(self.item_ids, top.indices + 1), "scores": top.values,
+                "fallback": fallback,
+                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}
+
+    # -- signatures -----------------------------------------------------------------------
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history")])
+    def serve(self, history):
+        """Top-k over the whole catalog (exact)."""
+        return self.recommend(history, exclude_history=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history")])
+    def serve_excluding_history(self, history):
+        """Top-k over the catalog without the history's items."""
+        return self.recommend(history, exclude_history=True)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history")])
+    def embed_query(self, history):
+        """Unit user vectors: the query side of an approximate index."""
+        indices = self.indices(history)
+        return {"query": self.user_vectors(indices),
+                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
+    def embed_items(self, item_ids):
+        """Unit item vectors; unknown ids get zeros and known = False."""
+        index = self.lookup.lookup(item_ids)
+        vectors = tf.gather(tf.concat([tf.zeros_like(self.item_table[:1]),
+                                       tf.math.l2_normalize(self.item_table[1:], axis=-1)], 0),
+                            index)
+        return {"vectors": vectors, "known": index > 0}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_tf_examples(self, examples):
+        """Serialized tf.Examples with `history` (bytes list, oldest first) and `target`:
+        top-k as `serving_default`, and the target's 0-based rank among all items (ties count
+        against it; -1 when the target is unknown), which TFMA's retrieval metrics read."""
+        parsed = tf.io.parse_example(examples, EXAMPLE_FEATURES)
+        history = parsed["history"].to_tensor("")
+        result = self.recommend(history, exclude_history=False)
+        indices = self.indices(history)
+        scores, _ = self.all_scores(indices)
+        target = self.lookup.lookup(parsed["target"])
+        rank = rank_of_target(scores, tf.maximum(target, 1))
+        result["target_rank"] = tf.where(target > 0, rank, -1)
+        return result
+
+    def signatures(self):
+        return {"serving_default": self.serve,
+                "serving_excluding_history": self.serve_excluding_history,
+                "embed_query": self.embed_query, "embed_items": self.embed_items,
+                "serve_tf_examples": self.serve_tf_examples}
