@@ -8,6 +8,7 @@
     ccfrec train --data DIR --codes DIR --output DIR training; one JSON line of metrics
     ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
     ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
+    ccfrec serve --model-base DIR --model-name NAME  TF Serving REST API
 
 Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
 writes exits non-zero on bad input and leaves no partial output.
@@ -161,6 +162,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.serving.server import ServerConfig, serve
+
+    serve(ServerConfig(base=args.model_base, name=args.model_name, host=args.host,
+                       port=args.port, max_body_bytes=args.max_body_bytes,
+                       max_rows=args.max_rows, max_batch=args.max_batch,
+                       max_wait_ms=args.batch_wait_ms, poll_seconds=args.poll_seconds))
+    return 0
+
+
 def _views(text: str) -> List[str]:
     views = [v.strip() for v in text.split(",") if v.strip()]
     if not views:
@@ -297,6 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-scann", action="store_true", help="no ScaNN index")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output")
     export.set_defaults(func=cmd_export)
+
+    serve = commands.add_parser("serve", help="TF Serving's REST API over <base>/<name>/<version>")
+    serve.add_argument("--model-base", required=True, help="directory holding <name>/<version>/")
+    serve.add_argument("--model-name", required=True)
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--max-body-bytes", type=int, default=4 << 20)
+    serve.add_argument("--max-rows", type=int, default=1024, help="rows per request at most")
+    serve.add_argument("--max-batch", type=int, default=64, help="rows per dynamic batch")
+    serve.add_argument("--batch-wait-ms", type=float, default=2.0)
+    serve.add_argument("--poll-seconds", type=float, default=2.0,
+                       help="how often new versions are looked for")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""`ccfrec serve`: TF Serving's REST API over exported CCFRec SavedModels."""

@@ -1,0 +1,194 @@
+"""The predict call of TF Serving's REST API over a loaded version: parsing "instances" (row)
+and "inputs" (columnar) bodies into per-row inputs, running a signature on a batch of rows
+(exact, or through the ScaNN index), and writing "predictions" / "outputs" back.
+
+Inputs, per signature input: strings (a `{"b64": ...}` object for binary data). A `history`
+row is a list of item ids, oldest first; rows of one batch may differ in length (padded with ""
+here). `search` ("exact" or "scann", an extension of the API) picks how `serving_default` and
+`serving_excluding_history` search; by default ScaNN from `SCANN_MIN_ITEMS` catalog items on.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+SCANN_MIN_ITEMS = 100_000
+SEARCHABLE = ("serving_default", "serving_excluding_history")
+
+
+class BadRequest(ValueError):
+    """A client error; the message is returned as {"error": message} with HTTP 400."""
+
+
+def input_specs(signature) -> Dict[str, Any]:
+    """{input name: TensorSpec} of a concrete function."""
+    return dict(signature.structured_input_signature[1])
+
+
+def _decode_value(value, name):
+    if isinstance(value, dict):
+        if set(value) == {"b64"} and isinstance(value["b64"], str):
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except ValueError:
+                raise BadRequest(f"input '{name}': invalid base64") from None
+        raise BadRequest(f"input '{name}': an object must be {{\"b64\": \"...\"}}")
+    if isinstance(value, str):
+        return value.encode()
+    raise BadRequest(f"input '{name}': expected a string, got {type(value).__name__}")
+
+
+def _decode_cell(value, spec, name):
+    """One row's value of an input: a list of strings for [batch, n] inputs, a string for
+    [batch] inputs."""
+    if spec.shape.rank == 2:
+        if not isinstance(value, list):
+            raise BadRequest(f"input '{name}': each row must be a list of strings")
+        return [_decode_value(v, name) for v in value]
+    if isinstance(value, list):
+        raise BadRequest(f"input '{name}': each row must be a single string")
+    return _decode_value(value, name)
+
+
+def parse_body(body: Any, specs: Dict[str, Any], max_rows: int) -> Tuple[List[dict], bool]:
+    """(rows: [{input name: value}], row_format) of a predict body.
+
+    Raises:
+      BadRequest: anything that does not fit the signature.
+    """
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    if ("instances" in body) == ("inputs" in body):
+        raise BadRequest("the request must have exactly one of 'instances' or 'inputs'")
+    names = sorted(specs)
+    if "instances" in body:
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise BadRequest("'instances' must be a list")
+        rows = []
+        for i, instance in enumerate(instances):
+            if isinstance(instance, dict) and not set(instance) <= {"b64"}:
+                missing = set(names) - set(instance)
+                extra = set(instance) - set(names)
+                if missing or extra:
+                    raise BadRequest(f"instance {i}: expected inputs {names}, got "
+                                     f"{sorted(instance)}")
+                rows.append({n: _decode_cell(instance[n], specs[n], n) for n in names})
+            elif len(names) == 1:
+                rows.append({names[0]: _decode_cell(instance, specs[names[0]], names[0])})
+            else:
+                raise BadRequest(f"instance {i}: expected an object with inputs {names}")
+        row_format = True
+    else:
+        inputs = body["inputs"]
+        if not isinstance(inputs, dict) or (len(names) == 1 and names[0] not in inputs):
+            inputs = {names[0]: inputs} if len(names) == 1 else inputs
+        if not isinstance(inputs, dict) or set(inputs) != set(names):
+            raise BadRequest(f"'inputs' must name the inputs {names}")
+        columns = {}
+        for n in names:
+            if not isinstance(inputs[n], list):
+                raise BadRequest(f"input '{n}': expected a list (one entry per row)")
+            columns[n] = [_decode_cell(v, specs[n], n) for v in inputs[n]]
+        counts = {len(c) for c in columns.values()}
+        if len(counts) != 1:
+            raise BadRequest("inputs have different numbers of rows")
+        rows = [{n: columns[n][i] for n in names} for i in range(counts.pop())]
+        row_format = False
+    if not rows:
+        raise BadRequest("the request has no rows")
+    if len(rows) > max_rows:
+        raise BadRequest(f"the request has {len(rows)} rows; at most {max_rows} are accepted")
+    return rows, row_format
+
+
+def batch_inputs(rows: List[dict], specs: Dict[str, Any]) -> Dict[str, np.ndarray]:
+    """Per-row inputs -> batched arrays ([batch, n] inputs padded with "")."""
+    batched = {}
+    for name, spec in specs.items():
+        values = [row[name] for row in rows]
+        if spec.shape.rank == 2:
+            width = max(1, max(len(v) for v in values))
+            batched[name] = np.array([v + [b""] * (width - len(v)) for v in values], object)
+        else:
+            batched[name] = np.array(values, object)
+    return batched
+
+
+def run_rows(version, signature_name: str, search: str, rows: List[dict]) -> List[dict]:
+    """Runs a signature on rows; returns per-row {output: numpy value}."""
+    import tensorflow as tf
+
+    signature = version.signatures[signature_name]
+    specs = input_specs(signature)
+    inputs = {n: tf.constant(v, tf.string) for n, v in batch_inputs(rows, specs).items()}
+    outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    if search == "scann" and signature_name in SEARCHABLE:
+        outputs = _scann_outputs(version, signature_name, inputs["history"], outputs)
+    return [{k: v[i] for k, v in outputs.items()} for i in range(len(rows))]
+
+
+def _scann_outputs(version, signature_name, history, exact):
+    """Top-k through the ScaNN index; rows without a known item keep the exact (popularity)
+    answer."""
+    searcher, item_ids = version.scann
+    query = version.signatures["embed_query"](history=history)["query"].numpy()
+    k = exact["item_ids"].shape[1]
+    extra = history.shape[1] if signature_name == "serving_excluding_history" else 0
+    neighbors, distances = searcher.search_batched(query, final_num_neighbors=k + extra)
+    ids = np.array(item_ids, object)
+    temperature = version.info["temperature"]
+    result_ids, result_scores = exact["item_ids"].copy(), exact["scores"].copy()
+    seen = history.numpy()
+    for row in range(len(query)):
+        if exact["fallback"][row]:
+            continue
+        found = [(ids[j].encode(), d / temperature) for j, d in zip(neighbors[row],
+                                                                   distances[row])]
+        if extra:
+            exclude = set(seen[row].tolist())
+            found = [f for f in found if f[0] not in exclude]
+        found = found[:k]
+        result_ids[row, :len(found)] = [f[0] for f in found]
+        result_scores[row, :len(found)] = [f[1] for f in found]
+    return {**exact, "item_ids": result_ids, "scores": result_scores}
+
+
+def _json_value(value):
+    if isinstance(value, np.ndarray):
+        return [_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def response(results: List[dict], row_format: bool) -> dict:
+    """TF Serving's answer: "predictions" (rows) or "outputs" (columns); a single output is
+    given bare."""
+    names = sorted(results[0])
+    if row_format:
+        if len(names) == 1:
+            return {"predictions": [_json_value(r[names[0]]) for r in results]}
+        return {"predictions": [{n: _json_value(r[n]) for n in names} for r in results]}
+    columns = {n: [_json_value(r[n]) for r in results] for n in names}
+    return {"outputs": columns[names[0]] if len(names) == 1 else columns}
+
+
+def signature_metadata(signature) -> dict:
+    """A signature's inputs and outputs in TF Serving's metadata JSON form."""
+    def tensor(spec, name):
+        return {"dtype": "DT_" + spec.dtype.name.upper(), "name": name,
+                "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""}
+                                         for d in spec.shape.as_list()],
+                                 "unknown_rank": False}}
+    return {"inputs": {n: tensor(s, n) for n, s in input_specs(signature).items()},
+            "outputs": {n: tensor(s, n) for n, s in signature.structured_outputs.items()},
+            "method_name": "tensorflow/serving/predict"}
