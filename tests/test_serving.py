@@ -61,7 +61,7 @@ def server(tmp_path_factory):
     process = subprocess.Popen(
         [os.path.join(REPO, "bin", "ccfrec"), "serve", "--model-base", str(base),
          "--model-name", "ccfrec", "--port", str(port), "--poll-seconds", "0.3",
-         "--max-body-bytes", "20000", "--max-rows", "50"],
+         "--max-body-bytes", "20000", "--max-rows", "50", "--label", "stable=1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     info = {"url": f"http://127.0.0.1:{port}", "base": base, "process": process}
     deadline = time.time() + 120
@@ -135,7 +135,7 @@ def test_unknown_ids_and_empty_history(server):
      "not found in signature def"),
     ("/v1/models/other:predict", {"instances": [["a"]]}, 404, "Servable not found"),
     ("/v1/models/ccfrec/versions/9:predict", {"instances": [["a"]]}, 404, "Specific(ccfrec, 9)"),
-    ("/v1/models/ccfrec/labels/stable:predict", {"instances": [["a"]]}, 404, "label"),
+    ("/v1/models/ccfrec/labels/canary:predict", {"instances": [["a"]]}, 404, "label"),
     ("/v1/models/ccfrec:predict", {"instances": [["x" * 30000]]}, 413, "over 20000 bytes"),
 ])
 def test_client_faults_get_a_4xx_with_an_error(server, path, body, status, message):
@@ -165,6 +165,8 @@ def test_new_corrupt_and_swapped_versions_under_load(server):
     assert [v["version"] for v in answer["model_version_status"]] == ["1", "2"]
     assert call(server, "/v1/models/ccfrec/versions/1:predict",
                 {"instances": [[ITEM_IDS[1]]]})[0] == 200
+    status, pinned = call(server, "/v1/models/ccfrec/labels/stable")
+    assert status == 200 and pinned["model_version_status"][0]["version"] == "1"
     shutil.rmtree(directory / "2")
     time.sleep(1.5)
     status, answer = call(server, "/v1/models/ccfrec")

@@ -169,8 +169,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve(ServerConfig(base=args.model_base, name=args.model_name, host=args.host,
                        port=args.port, max_body_bytes=args.max_body_bytes,
                        max_rows=args.max_rows, max_batch=args.max_batch,
-                       max_wait_ms=args.batch_wait_ms, poll_seconds=args.poll_seconds))
+                       max_wait_ms=args.batch_wait_ms, poll_seconds=args.poll_seconds,
+                       labels=dict(args.label or [])))
     return 0
+
+
+def _label(text: str):
+    label, _, version = text.partition("=")
+    if not label or not version.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LABEL=VERSION, got {text!r}")
+    return label, int(version)
 
 
 def _views(text: str) -> List[str]:
@@ -321,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--batch-wait-ms", type=float, default=2.0)
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often new versions are looked for")
+    serve.add_argument("--label", type=_label, action="append",
+                       help="a version label, LABEL=VERSION (repeatable), as TF Serving's "
+                            "version_labels")
     serve.set_defaults(func=cmd_serve)
     return parser
 

@@ -44,6 +44,7 @@ class ServerConfig:
       max_rows: rows per request at most.
       max_batch, max_wait_ms: dynamic batching.
       poll_seconds: how often the version directory is scanned.
+      labels: {label: version}, as TF Serving's version_labels.
     """
 
     base: str
@@ -55,6 +56,7 @@ class ServerConfig:
     max_batch: int = 64
     max_wait_ms: float = 2.0
     poll_seconds: float = 2.0
+    labels: Optional[dict] = None
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -65,6 +67,7 @@ class Server:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.registry = ModelRegistry(config.base, config.name)
+        self.registry.labels.update(config.labels or {})
         self.metrics = CollectorRegistry()
         self.requests = Counter("ccfrec_requests", "Requests by endpoint and status",
                                 ["endpoint", "code"], registry=self.metrics)
