@@ -5,10 +5,12 @@ Usage (inside the environment, after `make run`):
         [--batch-size 400] [--steps 3] [--variants full no-aux full-jit no-aux-jit]
 
 Each variant runs one warm-up step (tracing) and then times --steps steps of forward, backward and
-AdamW update on the same batch. Results: docs/model.md.
+AdamW update on the same batch, and the process's peak RSS so far (run one variant per process to
+read it per variant). Results: docs/model.md.
 """
 
 import argparse
+import resource
 import time
 
 import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
@@ -59,8 +61,9 @@ def main():
             for _ in range(args.steps):
                 step(batch)
             seconds = (time.time() - started) / args.steps
-            print(f"{name:12s} {seconds:6.2f} s/step  {args.batch_size / seconds:7.1f} examples/s",
-                  flush=True)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            print(f"{name:12s} {seconds:6.2f} s/step  {args.batch_size / seconds:7.1f} examples/s"
+                  f"  peak RSS so far {peak:.1f} GiB", flush=True)
         except (tf.errors.InvalidArgumentError, ValueError) as error:
             print(f"{name:12s} failed: {str(error).splitlines()[0][:160]}", flush=True)
 

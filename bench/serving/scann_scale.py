@@ -30,19 +30,21 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[12101, 100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--item-noise", type=float, default=0.5,
+                        help="spread of items around their cluster centre (relative norm)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print("| items | index | build s | recall@10 | exact ms/query | ScaNN ms/query | speed-up |")
     print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
-        # Clustered data, as item embeddings are: 1,000 centres with spread around them.
+        # Clustered, as item embeddings are: 1,000 random centres, each item a centre plus
+        # noise of half its norm; queries are items plus noise of 0.3 their norm.
+        def noise(rows):
+            return rng.standard_normal((rows, args.dim)).astype(np.float32) / np.sqrt(args.dim)
+
         centres = unit(rng.standard_normal((1000, args.dim)).astype(np.float32))
-        items = unit(centres[rng.integers(0, 1000, n)]
-                     + 0.6 * rng.standard_normal((n, args.dim)).astype(np.float32) /
-                     np.sqrt(args.dim) * 4)
-        queries = unit(items[rng.integers(0, n, args.queries)]
-                       + 0.3 * rng.standard_normal((args.queries, args.dim)).astype(np.float32)
-                       / np.sqrt(args.dim) * 4)
+        items = unit(centres[rng.integers(0, 1000, n)] + args.item_noise * noise(n))
+        queries = unit(items[rng.integers(0, n, args.queries)] + 0.3 * noise(args.queries))
         started = time.perf_counter()
         searcher = build_searcher(items)
         build = time.perf_counter() - started

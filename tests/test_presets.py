@@ -1,0 +1,42 @@
+"""Presets and their overrides; bad names fail early with a message that names them."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.training import presets
+from tf_ccfrec.training.train import TrainConfig
+
+
+def test_paper_preset_is_the_defaults():
+    assert presets.configs("paper") == (CCFRecConfig(), TrainConfig())
+
+
+def test_dataset_preset_and_overrides():
+    model, training = presets.configs("beauty", {"dropout": 0.3}, {"batch_size": 128})
+    assert model.loss == "sampled" and model.num_negatives == 1024 and model.dropout == 0.3
+    assert training.batch_size == 128 and training.steps_per_epoch == 80
+    assert training.learning_rate == 2e-3
+
+
+@pytest.mark.parametrize("args,message", [
+    (("nope",), "unknown preset 'nope'"),
+    (("paper", {"dimension": 3}), "unknown CCFRecConfig fields: dimension"),
+    (("paper", None, {"strategy": "tpu"}), "strategy must be one of"),
+])
+def test_bad_presets_and_fields(args, message):
+    with pytest.raises(ValueError, match=message):
+        presets.configs(*args)
+
+
+def test_cli_reports_a_bad_strategy_before_training(tmp_path):
+    result = subprocess.run(
+        [os.path.join(REPO, "bin", "ccfrec"), "train", "--data", str(tmp_path), "--codes",
+         str(tmp_path), "--output", str(tmp_path / "run"), "--strategy", "tpu"],
+        capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "strategy must be one of auto, default, mirrored, multi-worker" in result.stderr
+    assert not (tmp_path / "run").exists()
