@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=4 << 20)
     serve.add_argument("--max-rows", type=int, default=1024, help="rows per request at most")
     serve.add_argument("--max-batch", type=int, default=64, help="rows per dynamic batch")
-    serve.add_argument("--batch-wait-ms", type=float, default=2.0)
+    serve.add_argument("--batch-wait-ms", type=float, default=0.0,
+                       help="wait this long for more rows after a batch's first (default: batch only what queued meanwhile)")
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often new versions are looked for")
     serve.add_argument("--label", type=_label, action="append",

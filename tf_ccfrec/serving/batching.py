@@ -1,6 +1,7 @@
 """Dynamic batching: rows of concurrent requests for the same model version and signature run
-as one batch. A batch closes when it holds `max_batch` rows or `max_wait_ms` after its first
-row arrived; it runs in a worker thread so the event loop keeps accepting requests."""
+as one batch: the rows that queued while the previous batch ran, up to `max_batch`, and with
+`max_wait_ms` > 0 also those arriving that long after the first. It runs in a worker thread so
+the event loop keeps accepting requests."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class Batcher:
     """
 
     def __init__(self, run: Callable[[list], list], max_batch: int = 64,
-                 max_wait_ms: float = 2.0):
+                 max_wait_ms: float = 0.0):
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait_ms / 1000
         self.queue: asyncio.Queue = asyncio.Queue()
         self.task = asyncio.get_running_loop().create_task(self._loop())
@@ -35,11 +36,10 @@ class Batcher:
             deadline = loop.time() + self.max_wait
             while size < self.max_batch:
                 timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
                 try:
-                    item = await asyncio.wait_for(self.queue.get(), timeout)
-                except asyncio.TimeoutError:
+                    item = (self.queue.get_nowait() if timeout <= 0 else
+                            await asyncio.wait_for(self.queue.get(), timeout))
+                except (asyncio.QueueEmpty, asyncio.TimeoutError):
                     break
                 pending.append(item)
                 size += len(item[0])

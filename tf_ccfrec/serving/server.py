@@ -54,7 +54,7 @@ class ServerConfig:
     max_body_bytes: int = 4 << 20
     max_rows: int = 1024
     max_batch: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     poll_seconds: float = 2.0
     labels: Optional[dict] = None
 
