@@ -19,24 +19,30 @@ from tf_ccfrec.training import restore, train
 SMALL = CCFRecConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
 
 
-@pytest.fixture(scope="module")
-def office_slice(tmp_path_factory, ):
+def _office_subset(root, users, dim, codebook_size):
+    """The first `users` Office users with their items' real text, prepared, and codes from
+    random view vectors (the encoder is tested elsewhere): (prepared dir, codes dir)."""
     from tests.conftest import OFFICE
 
-    root = tmp_path_factory.mktemp("office_slice")
     office = readers.read("lcrec", OFFICE)
-    users = list(office.sequences)[:150]
-    items = sorted({i for u in users for i in office.sequences[u]}, key=int)
-    raw = data_files.lcrec(root / "raw", {u: [int(i) for i in office.sequences[u]] for u in users},
+    chosen = list(office.sequences)[:users]
+    items = sorted({i for u in chosen for i in office.sequences[u]}, key=int)
+    raw = data_files.lcrec(root / "raw",
+                           {u: [int(i) for i in office.sequences[u]] for u in chosen},
                            {i: {v: office.items[i][v] for v in office.views} for i in items})
     prepare.prepare("lcrec", raw, str(root / "prepared"))
     rng = np.random.default_rng(0)
     embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
     codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
-                                        CodesConfig(pca_dim=16, codes_per_view=2,
-                                                    codebook_size=16))
+                                        CodesConfig(pca_dim=dim, codes_per_view=2,
+                                                    codebook_size=codebook_size))
     artifact.save(str(root / "codes"), codes)
     return str(root / "prepared"), str(root / "codes")
+
+
+@pytest.fixture(scope="module")
+def office_slice(tmp_path_factory):
+    return _office_subset(tmp_path_factory.mktemp("office_slice"), 150, 16, 16)
 
 
 def test_train_resume_and_evaluate(tmp_path, office_slice):
@@ -93,25 +99,8 @@ def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):
 
 @pytest.fixture(scope="module")
 def office_users(tmp_path_factory):
-    """The first 1,000 Office users with their items' real text, and codes from random view
-    vectors (the encoder is tested elsewhere): codes then carry no text signal, so what beats
-    popularity is the sequence model."""
-    from tests.conftest import OFFICE
-
-    root = tmp_path_factory.mktemp("office_users")
-    office = readers.read("lcrec", OFFICE)
-    users = list(office.sequences)[:1000]
-    items = sorted({i for u in users for i in office.sequences[u]}, key=int)
-    raw = data_files.lcrec(root / "raw", {u: [int(i) for i in office.sequences[u]] for u in users},
-                           {i: {v: office.items[i][v] for v in office.views} for i in items})
-    prepare.prepare("lcrec", raw, str(root / "prepared"))
-    rng = np.random.default_rng(0)
-    embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
-    codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
-                                        CodesConfig(pca_dim=32, codes_per_view=2,
-                                                    codebook_size=32))
-    artifact.save(str(root / "codes"), codes)
-    return str(root / "prepared"), str(root / "codes")
+    """1,000 users: codes carry no text signal, so what beats popularity is the sequence model."""
+    return _office_subset(tmp_path_factory.mktemp("office_users"), 1000, 32, 32)
 
 
 def test_short_training_beats_popularity(tmp_path, office_users):
