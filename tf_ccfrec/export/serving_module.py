@@ -79,14 +79,17 @@ class RetrievalModule(tf.Module):
         return tf.where(fallback[:, tf.newaxis], popular, scores), fallback
 
     def recommend(self, history, exclude_history):
-        indices = self.indices(history)
+        return self._top_k(self.indices(history), exclude_history)[0]
+
+    def _top_k(self, indices, exclude_history):
+        """(top-k outputs, scores [batch, num_items]) of right-aligned indices."""
         scores, fallback = self.all_scores(indices)
         if exclude_history:
             scores = remove_history(scores, indices, tf.zeros_like(indices[:, 0]))
         top = tf.math.top_k(scores, k=self.top_k)
         return {"item_ids": tf.gather(self.item_ids, top.indices + 1), "scores": top.values,
                 "fallback": fallback,
-                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}
+                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}, scores
 
     # -- signatures -----------------------------------------------------------------------
 
@@ -122,10 +125,8 @@ class RetrievalModule(tf.Module):
         top-k as `serving_default`, and the target's 0-based rank among all items (ties count
         against it; -1 when the target is unknown), which TFMA's retrieval metrics read."""
         parsed = tf.io.parse_example(examples, EXAMPLE_FEATURES)
-        history = parsed["history"].to_tensor("")
-        result = self.recommend(history, exclude_history=False)
-        indices = self.indices(history)
-        scores, _ = self.all_scores(indices)
+        result, scores = self._top_k(self.indices(parsed["history"].to_tensor("")),
+                                     exclude_history=False)
         target = self.lookup.lookup(parsed["target"])
         rank = rank_of_target(scores, tf.maximum(target, 1))
         result["target_rank"] = tf.where(target > 0, rank, -1)

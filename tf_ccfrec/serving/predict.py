@@ -14,6 +14,7 @@ import base64
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 SCANN_MIN_ITEMS = 100_000
 SEARCHABLE = ("serving_default", "serving_excluding_history")
@@ -120,32 +121,32 @@ def batch_inputs(rows: List[dict], specs: Dict[str, Any]) -> Dict[str, np.ndarra
 
 def run_rows(version, signature_name: str, search: str, rows: List[dict]) -> List[dict]:
     """Runs a signature on rows; returns per-row {output: numpy value}."""
-    import tensorflow as tf
 
     signature = version.signatures[signature_name]
     specs = input_specs(signature)
     inputs = {n: tf.constant(v, tf.string) for n, v in batch_inputs(rows, specs).items()}
-    outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
     if search == "scann" and signature_name in SEARCHABLE:
-        outputs = _scann_outputs(version, signature_name, inputs["history"], outputs)
+        outputs = _scann_outputs(version, signature_name, inputs["history"])
+    else:
+        outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
     return [{k: v[i] for k, v in outputs.items()} for i in range(len(rows))]
 
 
-def _scann_outputs(version, signature_name, history, exact):
-    """Top-k through the ScaNN index; rows without a known item keep the exact (popularity)
-    answer."""
+def _scann_outputs(version, signature_name, history):
+    """Top-k through the ScaNN index, without scoring the whole catalog; only rows without a
+    known item run the exact signature (its popularity fallback)."""
     searcher, item_ids = version.scann
-    query = version.signatures["embed_query"](history=history)["query"].numpy()
-    k = exact["item_ids"].shape[1]
+    embedded = version.signatures["embed_query"](history=history)
+    query, known = embedded["query"].numpy(), embedded["known_items"].numpy()
+    k = int(version.info["top_k"])
     extra = history.shape[1] if signature_name == "serving_excluding_history" else 0
     neighbors, distances = searcher.search_batched(query, final_num_neighbors=k + extra)
     ids = np.array(item_ids, object)
     temperature = version.info["temperature"]
-    result_ids, result_scores = exact["item_ids"].copy(), exact["scores"].copy()
+    result_ids = np.full((len(query), k), b"", object)
+    result_scores = np.full((len(query), k), -np.inf, np.float32)
     seen = history.numpy()
-    for row in range(len(query)):
-        if exact["fallback"][row]:
-            continue
+    for row in np.flatnonzero(known > 0):
         found = [(ids[j].encode(), d / temperature) for j, d in zip(neighbors[row],
                                                                    distances[row])]
         if extra:
@@ -154,7 +155,13 @@ def _scann_outputs(version, signature_name, history, exact):
         found = found[:k]
         result_ids[row, :len(found)] = [f[0] for f in found]
         result_scores[row, :len(found)] = [f[1] for f in found]
-    return {**exact, "item_ids": result_ids, "scores": result_scores}
+    fallback = known == 0
+    if fallback.any():
+        exact = version.signatures[signature_name](history=tf.boolean_mask(history, fallback))
+        result_ids[fallback] = exact["item_ids"].numpy()
+        result_scores[fallback] = exact["scores"].numpy()
+    return {"item_ids": result_ids, "scores": result_scores, "fallback": fallback,
+            "known_items": known}
 
 
 def _json_value(value):
