@@ -201,11 +201,9 @@ def test_protocols_against_numpy():
     for exclude in (False, True):
         metrics = evaluation.evaluate(model, data, exclude_history=exclude, sampled_negatives=20,
                                       head=head, seed=3)
-        replay = np.random.default_rng(3)
-        negatives = np.concatenate([evaluation.draw_negatives(replay, target[i:i + 8],
-                                                              NUM_ITEMS, 20)
-                                    for i in range(0, 30, 8)])
+        negatives = evaluation.draw_negatives(history, target, NUM_ITEMS, 20, seed=3).numpy()
         assert not (negatives == target[:, None]).any()
+        assert negatives.min() >= 1 and negatives.max() <= NUM_ITEMS
         full = np.array([_reference_rank(scores[i], target[i], history[i] if exclude else ())
                          for i in range(30)])
         sampled = np.array([_reference_rank(scores[i], target[i],
@@ -222,6 +220,24 @@ def test_protocols_against_numpy():
         assert metrics["tail"]["recall@10"] == pytest.approx(np.mean(full[~in_head] < 10))
         assert metrics["head"]["sampled_hr@10"] == pytest.approx(np.mean(sampled[in_head] < 10))
     assert sampled.max() <= 20
+
+
+def test_negatives_depend_on_the_example_only():
+    """Same example, same draws, whatever the batch; another seed or target, other draws;
+    uniform over the items other than the target."""
+    rng = np.random.default_rng(1)
+    history = rng.integers(0, NUM_ITEMS + 1, (6, 5)).astype(np.int32)
+    target = rng.integers(1, NUM_ITEMS + 1, 6).astype(np.int32)
+    whole = evaluation.draw_negatives(history, target, NUM_ITEMS, 50, seed=7).numpy()
+    alone = evaluation.draw_negatives(history[3:4], target[3:4], NUM_ITEMS, 50, seed=7).numpy()
+    np.testing.assert_array_equal(whole[3:4], alone)
+    assert (whole != evaluation.draw_negatives(history, target, NUM_ITEMS, 50,
+                                               seed=8).numpy()).any()
+    many = evaluation.draw_negatives(np.zeros((1, 5), np.int32), np.array([4]), 10, 20_000).numpy()
+    counts = np.bincount(many.ravel(), minlength=11)
+    assert counts[0] == 0 and counts[4] == 0
+    others = counts[[i for i in range(1, 11) if i != 4]]
+    assert np.abs(others / 20_000 - 1 / 9).max() < 0.01
 
 
 def test_training_interactions_count_every_training_item(tmp_path, office_dir):

@@ -74,3 +74,25 @@ def load(directory: str) -> CodeArtifact:
         arrays = {name: data[name] for name in ARRAYS}
     return CodeArtifact(config=CodesConfig(**manifest["config"]), views=manifest["views"],
                         arrays=arrays, manifest=manifest)
+
+
+ITEM_ARRAYS = ("item_ids", "codes", "view_vectors")
+
+
+def reorder(artifact: CodeArtifact, item_ids) -> CodeArtifact:
+    """The artifact with its per-item arrays in the order of `item_ids` (a subset of its items;
+    e.g. a TFT vocabulary's order).
+
+    Raises:
+      ValueError: ids the artifact does not have, named.
+    """
+    position = {item: i for i, item in enumerate(artifact.item_ids)}
+    missing = [item for item in item_ids if item not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} item ids have no semantic codes (first: "
+                         f"{', '.join(map(repr, missing[:5]))}); were the codes built from "
+                         f"this dataset's catalog?")
+    rows = np.array([position[item] for item in item_ids], np.int64)
+    arrays = dict(artifact.arrays)
+    arrays.update({name: artifact.arrays[name][rows] for name in ITEM_ARRAYS})
+    return dataclasses.replace(artifact, arrays=arrays)

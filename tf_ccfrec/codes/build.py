@@ -41,29 +41,46 @@ def codes_from_embeddings(item_ids, embeddings: np.ndarray, views, config: Codes
                                      manifest=info)
 
 
-def build_codes(prepared_dir: str, output_dir: str, config: CodesConfig,
-                encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                overwrite: bool = False, progress: bool = False) -> Dict[str, Any]:
-    """Builds the code artifact of a prepared dataset's catalog; returns its manifest."""
-    from tf_ccfrec.data import prepare, tfrecords
+def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: CodesConfig,
+                     encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
+                     progress: bool = False,
+                     manifest: Optional[Dict[str, Any]] = None) -> artifact_lib.CodeArtifact:
+    """Item texts {item id: {view: text}} -> a code artifact: embeddings, PCA, quantization.
+
+    Args:
+      item_ids: the item order of the artifact.
+      encoder_dir: the sentence encoder checkpoint (default all-MiniLM-L6-v2).
+      cache_dir: embedding cache root (see `embeddings.embed_views`).
+    """
     from tf_ccfrec.text import embeddings, encoder as encoder_lib
 
-    statistics = prepare.load_statistics(prepared_dir)
-    views = statistics["views"]
-    item_ids, items = tfrecords.read_catalog(prepared_dir, views)
     started = time.time()
     encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir())
     embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress)
     embed_seconds = time.time() - started
     started = time.time()
     artifact = codes_from_embeddings(item_ids, embedded["vectors"], views, config, manifest={
-        "dataset": statistics.get("dataset"),
-        "prepared": os.path.abspath(prepared_dir),
+        **(manifest or {}),
         "encoder": {"checkpoint": encoder.checkpoint_dir, "fingerprint": encoder.fingerprint,
                     "dim": encoder.dim},
         "embedding": {k: v for k, v in embedded.items() if k != "vectors"},
     })
     artifact.manifest["seconds"] = {"embedding": round(embed_seconds, 1),
                                     "pca_and_quantization": round(time.time() - started, 1)}
+    return artifact
+
+
+def build_codes(prepared_dir: str, output_dir: str, config: CodesConfig,
+                encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
+                overwrite: bool = False, progress: bool = False) -> Dict[str, Any]:
+    """Builds the code artifact of a prepared dataset's catalog; returns its manifest."""
+    from tf_ccfrec.data import prepare, tfrecords
+
+    statistics = prepare.load_statistics(prepared_dir)
+    views = statistics["views"]
+    item_ids, items = tfrecords.read_catalog(prepared_dir, views)
+    artifact = codes_from_texts(item_ids, items, views, config, encoder_dir, cache_dir, progress,
+                                manifest={"dataset": statistics.get("dataset"),
+                                          "prepared": os.path.abspath(prepared_dir)})
     artifact_lib.save(output_dir, artifact, overwrite=overwrite)
     return dict(artifact.manifest, config=vars(config), views=views)

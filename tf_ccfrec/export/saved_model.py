@@ -18,7 +18,8 @@ EXPORT_INFO = os.path.join("assets.extra", "ccfrec.json")
 
 def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int = 100,
            with_scann: bool = True, overwrite: bool = False,
-           info: Optional[dict] = None) -> str:
+           info: Optional[dict] = None, id_lookup=None, sampled_negatives: int = 100,
+           seed: int = 0) -> str:
     """Exports a trained model to `output_dir` (e.g. `<base>/<name>/<version>`).
 
     Args:
@@ -28,6 +29,7 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
       top_k: items per `serving_default` answer.
       with_scann: also write the ScaNN index.
       info: extra facts recorded in `assets.extra/ccfrec.json`.
+      id_lookup, sampled_negatives, seed: see `RetrievalModule`.
 
     Returns:
       output_dir.
@@ -38,7 +40,8 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
 
     module = RetrievalModule(model.encoder, model.item_vectors(training=False).numpy(),
                              list(item_ids), popularity, model.config.temperature,
-                             model.config.max_history, top_k)
+                             model.config.max_history, top_k, id_lookup=id_lookup,
+                             sampled_negatives=sampled_negatives, seed=seed)
     with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         if with_scann:
@@ -60,4 +63,6 @@ def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bo
     model, run = restore.load_run(model_dir)
     popularity = evaluation.training_interactions(run["prepared"], run["item_ids"])
     return export(model, run["item_ids"], popularity, output_dir, top_k, with_scann, overwrite,
-                  info={"model": run["model"], "run": os.path.abspath(model_dir)})
+                  info={"model": run["model"], "run": os.path.abspath(model_dir)},
+                  sampled_negatives=run["train_config"]["sampled_negatives"],
+                  seed=run["train_config"]["seed"])

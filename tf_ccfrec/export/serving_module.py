@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec.training.evaluation import rank_of_target, remove_history
+from tf_ccfrec.training.evaluation import (draw_negatives, rank_among_negatives, rank_of_target,
+                                           remove_history)
 from tf_ccfrec.training.inputs import right_align
 
 EXAMPLE_FEATURES = {
@@ -38,10 +39,15 @@ class RetrievalModule(tf.Module):
       temperature: tau.
       max_history: items of history the encoder reads.
       top_k: how many items `serving_default` returns.
+      id_lookup: callable string tensor -> int32 indices of the same shape (0 = unknown), a
+        tf.Module (e.g. one applying a tf.Transform graph); default a hash table of `item_ids`.
+      sampled_negatives, seed: the sampled protocol of `serve_tf_examples`
+        (`evaluation.draw_negatives`).
     """
 
     def __init__(self, encoder, item_vectors: np.ndarray, item_ids, popularity: np.ndarray,
-                 temperature: float, max_history: int, top_k: int):
+                 temperature: float, max_history: int, top_k: int, id_lookup=None,
+                 sampled_negatives: int = 100, seed: int = 0):
         super().__init__(name="ccfrec_retrieval")
         self.encoder = encoder
         self.max_history, self.top_k = max_history, min(top_k, len(item_ids))
@@ -52,14 +58,24 @@ class RetrievalModule(tf.Module):
                                     dtype=tf.string, name="item_ids")
         self.log_popularity = tf.Variable(np.log1p(np.asarray(popularity, np.float32)[1:]),
                                           trainable=False, name="log_popularity")
-        self.lookup = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-            tf.constant(list(item_ids)), tf.range(1, len(item_ids) + 1, dtype=tf.int32)), 0)
+        self.num_items = len(item_ids)
+        self.sampled_negatives, self.seed = sampled_negatives, seed
+        self.id_lookup = id_lookup
+        self.table = None if id_lookup is not None else tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(list(item_ids)), tf.range(1, len(item_ids) + 1, dtype=tf.int32)), 0)
 
     # -- building blocks -----------------------------------------------------------------
 
+    def index_of(self, ids):
+        """string ids (any shape) -> int32 indices (0 = unknown)."""
+        if self.id_lookup is not None:
+            return self.id_lookup(ids)
+        return self.table.lookup(ids)
+
     def indices(self, history):
         """string [batch, n] -> right-aligned indices int32 [batch, max_history]."""
-        ids = self.lookup.lookup(history)
+        ids = self.index_of(history)
         return right_align(tf.ragged.boolean_mask(ids, ids > 0), self.max_history)
 
     def unit_items(self):
@@ -113,7 +129,7 @@ class RetrievalModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
     def embed_items(self, item_ids):
         """Unit item vectors; unknown ids get zeros and known = False."""
-        index = self.lookup.lookup(item_ids)
+        index = self.index_of(item_ids)
         vectors = tf.gather(tf.concat([tf.zeros_like(self.item_table[:1]),
                                        tf.math.l2_normalize(self.item_table[1:], axis=-1)], 0),
                             index)
@@ -122,14 +138,21 @@ class RetrievalModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_tf_examples(self, examples):
         """Serialized tf.Examples with `history` (bytes list, oldest first) and `target`:
-        top-k as `serving_default`, and the target's 0-based rank among all items (ties count
-        against it; -1 when the target is unknown), which TFMA's retrieval metrics read."""
+        top-k as `serving_default`, plus what TFMA's retrieval metrics read: the target's
+        0-based rank among all items (`target_rank`) and among itself and `sampled_negatives`
+        uniform negatives (`sampled_rank`, the library's sampled protocol, same draws); ties
+        count against the target; -1 when the target is unknown."""
         parsed = tf.io.parse_example(examples, EXAMPLE_FEATURES)
-        result, scores = self._top_k(self.indices(parsed["history"].to_tensor("")),
-                                     exclude_history=False)
-        target = self.lookup.lookup(parsed["target"])
-        rank = rank_of_target(scores, tf.maximum(target, 1))
-        result["target_rank"] = tf.where(target > 0, rank, -1)
+        indices = self.indices(parsed["history"].to_tensor(""))
+        result, scores = self._top_k(indices, exclude_history=False)
+        target = self.index_of(parsed["target"])
+        known = target > 0
+        target = tf.maximum(target, 1)
+        negatives = draw_negatives(indices, target, self.num_items, self.sampled_negatives,
+                                   self.seed)
+        result["target_rank"] = tf.where(known, rank_of_target(scores, target), -1)
+        result["sampled_rank"] = tf.where(
+            known, rank_among_negatives(scores, target, negatives), -1)
         return result
 
     def signatures(self):

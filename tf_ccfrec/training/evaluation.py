@@ -2,7 +2,8 @@
 
 - full ranking: Recall@k and NDCG@k of the target among all catalog items;
 - the sampled protocol: HR@10 and NDCG@10 of the target among itself and `sampled_negatives`
-  items drawn uniformly from the other catalog items (seeded, so reruns are identical);
+  items drawn uniformly from the other catalog items (a seeded function of the example, so
+  reruns, batchings and the exported model's TFMA signature draw the same ones);
 - optionally with the history's items removed from the ranking (not the target itself);
 - sliced by the target's popularity: head = the most popular 20% of items by training
   interactions, tail = the rest.
@@ -12,7 +13,7 @@ Ties count against the target everywhere.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -61,32 +62,63 @@ def remove_history(scores: tf.Tensor, history: tf.Tensor, targets: tf.Tensor) ->
         scores, cells, tf.fill([tf.shape(cells)[0]], tf.constant(-np.inf, scores.dtype)))
 
 
-def draw_negatives(rng: np.random.Generator, targets: np.ndarray, num_items: int,
-                   n: int) -> np.ndarray:
-    """int [batch, n]: uniform draws from 1..num_items, redrawn where equal to the target."""
-    negatives = rng.integers(1, num_items + 1, (len(targets), n))
-    clash = negatives == targets[:, np.newaxis]
-    while clash.any():
-        negatives[clash] = rng.integers(1, num_items + 1, int(clash.sum()))
-        clash = negatives == targets[:, np.newaxis]
-    return negatives
+def draw_negatives(history: tf.Tensor, targets: tf.Tensor, num_items: int, n: int,
+                   seed: int = 0) -> tf.Tensor:
+    """int32 [batch, n]: uniform draws from the items other than each row's target.
+
+    A row's draws are a function of (seed, its history, its target) only, not of its position
+    in the data, so any consumer of the same example (the library's evaluation, the exported
+    `serve_tf_examples` signature that TFMA evaluates) draws the same negatives.
+
+    Args:
+      history: int [batch, length], right-aligned item indices (0 = padding).
+      targets: int [batch], item indices >= 1.
+      num_items: catalog size (>= 2).
+    """
+    history = tf.cast(history, tf.int64)
+    targets = tf.cast(targets, tf.int64)
+    row_key = tf.strings.join([
+        tf.strings.as_string(seed),
+        tf.strings.reduce_join(tf.strings.as_string(history), axis=1, separator=","),
+        tf.strings.as_string(targets)], separator="|")
+    shape = [tf.shape(targets)[0], n]
+    draw_keys = tf.strings.join([tf.broadcast_to(row_key[:, tf.newaxis], shape),
+                                 tf.broadcast_to(tf.strings.as_string(tf.range(n)), shape)],
+                                separator="#")
+    # Uniform over 1..num_items - 1, then shifted past the target: uniform over the others.
+    draws = tf.strings.to_hash_bucket_fast(draw_keys, num_items - 1) + 1
+    draws += tf.cast(draws >= targets[:, tf.newaxis], tf.int64)
+    return tf.cast(draws, tf.int32)
+
+
+def count_interactions(rows: Iterable[Tuple[str, object, int, object]],
+                       index: Mapping[object, int], num_items: int) -> np.ndarray:
+    """int [num_items + 1]: how often each item occurs in the training sequences: every training
+    target, plus each user's first item (the history of the user's example at position 1, in
+    whichever split; a first item has no example of its own).
+
+    Args:
+      rows: (split, target, position, first history item) per example, items as keys of `index`.
+      index: item -> index (1..num_items).
+    """
+    counts = np.zeros(num_items + 1, np.int64)
+    for split, target, position, first in rows:
+        if split == "train":
+            counts[index[target]] += 1
+        if position == 1:
+            counts[index[first]] += 1
+    return counts
 
 
 def training_interactions(prepared_dir: str, item_ids: Sequence[str]) -> np.ndarray:
-    """int [num_items + 1]: how often each item index occurs in the training sequences: every
-    training target, plus each user's first item (the history of the user's example at position
-    1, in whichever split; a first item has no example of its own)."""
+    """`count_interactions` of a prepared dataset, indexed like `item_ids` (index i + 1)."""
     from tf_ccfrec.data import tfrecords
 
-    index = {item: i + 1 for i, item in enumerate(item_ids)}
-    counts = np.zeros(len(item_ids) + 1, np.int64)
-    for split in ("train", "valid", "test"):
-        for example in tfrecords.read_examples(prepared_dir, split):
-            if split == "train":
-                counts[index[example.target]] += 1
-            if example.position == 1:
-                counts[index[example.history[0]]] += 1
-    return counts
+    rows = ((split, e.target, e.position, e.history[0])
+            for split in ("train", "valid", "test")
+            for e in tfrecords.read_examples(prepared_dir, split))
+    return count_interactions(rows, {item: i + 1 for i, item in enumerate(item_ids)},
+                              len(item_ids))
 
 
 def head_items(counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:
@@ -141,7 +173,6 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
       metrics over the examples whose target is in / not in the head.
     """
     table = model.item_vectors(training=False)
-    rng = np.random.default_rng(seed)
 
     @tf.function
     def scores_of(history, targets):
@@ -156,7 +187,8 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
         full.append(ranks.numpy())
         targets.append(batch["target"].numpy())
         if sampled_negatives:
-            negatives = draw_negatives(rng, targets[-1], model.num_items, sampled_negatives)
+            negatives = draw_negatives(batch["history"], batch["target"], model.num_items,
+                                       sampled_negatives, seed)
             sampled.append(rank_among_negatives(scores, batch["target"], negatives).numpy())
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, int)  # noqa: E731
     full, targets = join(full), join(targets)

@@ -60,3 +60,44 @@ def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_s
     return (dataset.batch(batch_size, drop_remainder=drop_remainder)
             .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
+
+
+class PreparedData:
+    """What training reads from a prepared directory (`ccfrec data prepare`), with the items
+    indexed like `item_ids` (index i + 1).
+
+    The TFX Trainer passes an object with the same methods over TFT-transformed examples
+    (`tfx_pipeline.models.transformed_data.TransformedData`).
+    """
+
+    def __init__(self, prepared_dir: str, item_ids: Sequence[str], max_history: int = 20):
+        self.prepared_dir, self.item_ids, self.max_history = prepared_dir, list(item_ids), \
+            max_history
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
+                repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+        """Batches {"history": int32 [b, max_history], "target": int32 [b]} of a split."""
+        return make_dataset(self.prepared_dir, split, self.item_ids, batch_size,
+                            self.max_history, shuffle=shuffle, seed=seed, repeat=repeat,
+                            drop_remainder=drop_remainder)
+
+    def interactions(self):
+        """int [num_items + 1]: `evaluation.training_interactions`."""
+        from tf_ccfrec.training import evaluation
+
+        return evaluation.training_interactions(self.prepared_dir, self.item_ids)
+
+    def head(self):
+        """bool [num_items + 1]: the head items of the popularity slices."""
+        from tf_ccfrec.training import evaluation
+
+        return evaluation.head_items(self.interactions())
+
+    def train_examples(self) -> int:
+        from tf_ccfrec.data import prepare
+
+        return prepare.load_statistics(self.prepared_dir)["examples"]["train"]
+
+    def source(self) -> dict:
+        """Where the data came from, for the run's config.json."""
+        return {"prepared": os.path.abspath(self.prepared_dir)}

@@ -19,6 +19,10 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
     with open(os.path.join(model_dir, "config.json")) as f:
         run = json.load(f)
     artifact = artifact_lib.load(codes_dir or run["codes"])
+    order = os.path.join(model_dir, train.ITEM_ORDER)
+    if os.path.exists(order):  # runs whose item order is not the artifact's (TFX Trainer runs)
+        with open(order) as f:
+            artifact = artifact_lib.reorder(artifact, f.read().splitlines())
     config = CCFRecConfig(**run["model_config"])
     model = train.build_model(run["model"], config, artifact)
     history = tf.zeros([1, config.max_history], tf.int32)

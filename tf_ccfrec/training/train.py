@@ -148,30 +148,47 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+ITEM_ORDER = "item_ids.txt"  # in the run directory: the model's item order, one id a line
+
+
 def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = "ccfrec",
           model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
           verbose: int = 1) -> Dict[str, Any]:
-    """Trains `model_name` on a prepared dataset and its code artifact; writes to `output_dir`:
-    `checkpoints/` (resumable), `tensorboard/`, `history.json`, `metrics.json`, `config.json`.
+    """Trains `model_name` on a prepared dataset and its code artifact (`fit`).
 
     Returns:
       {"valid": metrics, "test": metrics, "epochs": n, "train_seconds": s, ...}.
     """
     from tf_ccfrec.codes import artifact as artifact_lib
 
-    tf.keras.utils.set_random_seed(train_config.seed)
     artifact = artifact_lib.load(codes_dir)
-    item_ids = artifact.item_ids
+    data = inputs.PreparedData(prepared_dir, artifact.item_ids, model_config.max_history)
+    return fit(data, artifact, output_dir, model_name, model_config, train_config, verbose,
+               codes_dir=codes_dir)[0]
+
+
+def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
+        model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
+        verbose: int = 1, codes_dir: Optional[str] = None):
+    """Trains `model_name` on `data` (`inputs.PreparedData` or an object with its methods) with
+    the items of `artifact` in `data.item_ids` order; writes to `output_dir`: `checkpoints/`
+    (resumable), `tensorboard/`, `history.json`, `metrics.json`, `config.json`, item_ids.txt.
+
+    Returns:
+      (metrics as `train` returns them, the model with its best weights).
+    """
+    tf.keras.utils.set_random_seed(train_config.seed)
+    if list(artifact.item_ids) != list(data.item_ids):
+        raise ValueError("the code artifact's item order differs from the data's; "
+                         "use tf_ccfrec.codes.artifact.reorder")
     strategy = distribute.make_strategy(train_config.strategy)
     replicas = strategy.num_replicas_in_sync
 
     def dataset(split, training):
         # Distributed training needs equal replica batches: drop the (reshuffled) remainder.
-        return inputs.make_dataset(
-            prepared_dir, split, item_ids,
-            train_config.batch_size if training else train_config.eval_batch_size,
-            model_config.max_history, shuffle=training, seed=train_config.seed,
-            drop_remainder=training and replicas > 1,
+        return data.dataset(
+            split, train_config.batch_size if training else train_config.eval_batch_size,
+            shuffle=training, seed=train_config.seed, drop_remainder=training and replicas > 1,
             repeat=training and train_config.steps_per_epoch is not None)
 
     train_data, valid_data, test_data = (dataset("train", True), dataset("valid", False),
@@ -214,10 +231,10 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
     train_seconds = time.time() - started
     if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
-    head = evaluation.head_items(evaluation.training_interactions(prepared_dir, item_ids))
+    head = data.head()
 
-    def final(data):
-        return evaluation.evaluate(model, data, exclude_history=train_config.exclude_history,
+    def final(split_data):
+        return evaluation.evaluate(model, split_data, exclude_history=train_config.exclude_history,
                                    sampled_negatives=train_config.sampled_negatives, head=head,
                                    seed=train_config.seed)
 
@@ -226,21 +243,21 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
               "train_seconds": round(train_seconds, 1),
               "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
               "valid": final(valid_data), "test": final(test_data)}
-    from tf_ccfrec.data import prepare
-
     epochs_run = result["epochs"] - first_epoch
     if epochs_run > 0:
         examples = (train_config.steps_per_epoch * train_config.batch_size
                     if train_config.steps_per_epoch else
-                    prepare.load_statistics(prepared_dir)["examples"]["train"]) * epochs_run
+                    data.train_examples()) * epochs_run
         # Training steps only: per-epoch validation is left out.
         result["train_examples_per_second"] = round(
             examples / max(1e-9, train_seconds - callback.validation_seconds), 1)
     atomic.write_json(history_path, log)
     atomic.write_json(os.path.join(output_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
-        "train_config": dataclasses.asdict(train_config), "prepared": os.path.abspath(prepared_dir),
-        "codes": os.path.abspath(codes_dir)})
+        "train_config": dataclasses.asdict(train_config), **data.source(),
+        "codes": os.path.abspath(codes_dir) if codes_dir else None})
+    with open(os.path.join(output_dir, ITEM_ORDER), "w") as f:
+        f.write("".join(f"{item}\n" for item in data.item_ids))
     atomic.write_json(os.path.join(output_dir, "metrics.json"), result)
-    return result
+    return result, model
 

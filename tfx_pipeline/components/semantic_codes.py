@@ -1,0 +1,85 @@
+"""SemanticCodesGen: the catalog's text views -> a semantic-code artifact (keras-nlp sentence
+embeddings, per-view PCA, PQ or RQ), by `tf_ccfrec.codes`.
+
+A Python-function component: TFX caches it on its inputs (the catalog examples) and
+parameters, so an unchanged catalog is not embedded again. Its output directory holds what
+`ccfrec codes build` writes (`codes.npz`, `codes.json`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Tuple
+
+from tfx import v1 as tfx
+from tfx.types import artifact, artifact_utils, standard_artifacts
+
+CATALOG_SPLIT = "catalog"
+
+
+class SemanticCodes(artifact.Artifact):
+    """A directory written by `tf_ccfrec.codes.artifact.save`."""
+
+    TYPE_NAME = "SemanticCodes"
+
+
+def read_catalog(examples_uri: str) -> Tuple[List[str], Dict[str, Dict[str, str]], List[str]]:
+    """(item ids in order, {item: {view: text}}, views) from the catalog split's TFRecords."""
+    import tensorflow as tf
+
+    from tf_ccfrec.data import tfrecords
+
+    files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "*")))
+    if not files:
+        raise ValueError(f"{examples_uri}: the catalog split has no files")
+    order, items, views = [], {}, None
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        if views is None:
+            views = sorted(name[len(tfrecords.TEXT_PREFIX):] for name in feature
+                           if name.startswith(tfrecords.TEXT_PREFIX))
+        item = feature["item_id"].bytes_list.value[0].decode()
+        order.append(item)
+        items[item] = {view: feature[tfrecords.TEXT_PREFIX + view].bytes_list.value[0].decode()
+                       for view in views}
+    return order, items, views or []
+
+
+@tfx.dsl.components.component
+def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
+        catalog: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+        codes: tfx.dsl.components.OutputArtifact[SemanticCodes],
+        method: tfx.dsl.components.Parameter[str] = "pq",
+        pca_dim: tfx.dsl.components.Parameter[int] = 128,
+        codes_per_view: tfx.dsl.components.Parameter[int] = 4,
+        codebook_size: tfx.dsl.components.Parameter[int] = 256,
+        seed: tfx.dsl.components.Parameter[int] = 0,
+        views: tfx.dsl.components.Parameter[str] = "",
+        embedding_cache: tfx.dsl.components.Parameter[str] = "",
+) -> None:
+    """Builds the codes of every catalog item.
+
+    Args:
+      views: comma-separated text views to use (default every `text_<view>` of the catalog).
+      embedding_cache: embedding cache directory ("" : none; TFX's own cache already skips an
+        unchanged catalog).
+    """
+    from tf_ccfrec.codes import artifact as artifact_lib
+    from tf_ccfrec.codes.build import codes_from_texts
+    from tf_ccfrec.codes.config import CodesConfig
+
+    uri = artifact_utils.get_split_uri([catalog], CATALOG_SPLIT)
+    item_ids, items, found = read_catalog(uri)
+    chosen = [v for v in views.split(",") if v] or found
+    unknown = sorted(set(chosen) - set(found))
+    if unknown:
+        raise ValueError(f"views {unknown} are not in the catalog (it has {found})")
+    config = CodesConfig(method=method, pca_dim=pca_dim, codes_per_view=codes_per_view,
+                         codebook_size=codebook_size, seed=seed)
+    built = codes_from_texts(item_ids, items, chosen, config, cache_dir=embedding_cache,
+                             manifest={"catalog": catalog.uri})
+    artifact_lib.save(codes.uri, built, overwrite=True)
+    usage = built.manifest["usage"]
+    codes.set_int_custom_property("items", len(item_ids))
+    codes.set_string_custom_property("views", ",".join(chosen))
+    codes.set_float_custom_property("collision_rate", float(usage.get("collision_rate", 0.0)))
