@@ -13,7 +13,8 @@ Interaction examples (splits train, valid, test; `custom_config["output"] == "in
     history_length         int64  items in `history`
     history_length_bucket  bytes  "01", "02-04", "05-09", "10-20" (TFMA slice)
     target_popularity      bytes  "head" (the 20% most interacted items in training) or "tail"
-    target_category        bytes  the target's top-level category ("" without a catalog one)
+    target_category        bytes  the target's top-level category (only when the catalog has
+                                  a "categories" view)
 
 Catalog examples (split catalog; `custom_config["output"] == "catalog"`): the prepared
 catalog's `item_id`, `text_<view>` (and `num_<field>`) features, in the dataset's item order.
@@ -21,7 +22,6 @@ catalog's `item_id`, `text_<view>` (and `num_<field>`) features, in the dataset'
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List
 
 import apache_beam as beam
@@ -51,12 +51,34 @@ def top_level_category(text: str) -> str:
     return text.split(",")[0].strip()
 
 
+def custom_config(settings: Dict[str, Any]) -> example_gen_pb2.CustomConfig:
+    """ExampleGen's `custom_config` proto holding `settings` (a Struct in its Any field):
+    format (required), output, max_history, k_core, views, on_error."""
+    from google.protobuf import any_pb2, struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update({k: v for k, v in settings.items() if v is not None})
+    packed = any_pb2.Any()
+    packed.Pack(struct)
+    return example_gen_pb2.CustomConfig(custom_config=packed)
+
+
 def read_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     """The executor's settings from `custom_config`, with defaults, checked."""
-    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
-    config = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    from google.protobuf import json_format, struct_pb2
+
+    config = {}
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    if raw:
+        proto = example_gen_pb2.CustomConfig()
+        proto_utils.json_to_proto(raw, proto)
+        struct = struct_pb2.Struct()
+        proto.custom_config.Unpack(struct)
+        config = json_format.MessageToDict(struct)
     config = {"output": "interactions", "max_history": 20, "k_core": 0, "views": None,
               "on_error": "raise", **config}
+    for name in ("max_history", "k_core"):  # Struct numbers are floats
+        config[name] = int(config[name])
     if "format" not in config:
         raise ValueError("ExampleGen custom_config needs 'format' (one of tf_ccfrec's dataset "
                          "formats: p5, lcrec, recbole, amazon2023)")
@@ -78,17 +100,18 @@ def interaction_examples(data, max_history: int) -> Dict[str, List[bytes]]:
         ((split, e.target, e.position, e.history[0]) for split in examples
          for e in examples[split]), index, len(item_ids))
     head = evaluation.head_items(counts)
-    categories = {item: top_level_category(text.get(CATEGORY_VIEW, ""))
-                  for item, text in data.items.items()}
+    categories = ({item: top_level_category(text.get(CATEGORY_VIEW, ""))
+                   for item, text in data.items.items()} if CATEGORY_VIEW in data.views else None)
 
     def serialize(example) -> bytes:
         proto = tfrecords.example_proto(example)
         feature = proto.features.feature
         feature["history_length"].int64_list.value.append(len(example.history))
-        for name, value in (("history_length_bucket", history_bucket(len(example.history))),
-                            ("target_popularity",
-                             "head" if head[index[example.target]] else "tail"),
-                            ("target_category", categories.get(example.target, ""))):
+        values = {"history_length_bucket": history_bucket(len(example.history)),
+                  "target_popularity": "head" if head[index[example.target]] else "tail"}
+        if categories is not None:
+            values["target_category"] = categories.get(example.target, "")
+        for name, value in values.items():
             feature[name].bytes_list.value.append(value.encode())
         return proto.SerializeToString()
 

@@ -6,7 +6,6 @@ parameters, so an unchanged catalog is not embedded again. Its output directory 
 `ccfrec codes build` writes (`codes.npz`, `codes.json`).
 """
 
-from __future__ import annotations
 
 import os
 from typing import Dict, List, Tuple

@@ -1,0 +1,123 @@
+"""EvaluationReportGen: TFMA's output as a page people read: `report.md` (headline metrics,
+blessing, the slice table) and `recall_at_10.png` (Recall@10 per slice), in its own artifact
+directory beside the Evaluator's; `report.json` holds the same numbers for programs."""
+
+
+import json
+import os
+from typing import Any, Dict, List, Tuple
+
+from tfx import v1 as tfx
+from tfx.types import artifact, standard_artifacts
+
+from tfx_pipeline.models.retrieval_metrics import metric_names
+
+REPORT_FILE = "report.md"
+CHART_FILE = "recall_at_10.png"
+JSON_FILE = "report.json"
+COLUMNS = ["example_count"] + metric_names()
+
+
+class EvaluationReport(artifact.Artifact):
+    """A directory with report.md, report.json and recall_at_10.png."""
+
+    TYPE_NAME = "EvaluationReport"
+
+
+def slice_name(slice_key: Tuple) -> str:
+    """TFMA slice key (((feature, value), ...)) -> "feature=value" ("overall" for ())."""
+    return ", ".join(f"{f}={v}" for f, v in slice_key) or "overall"
+
+
+def _value(metric: Dict[str, Any]):
+    for key in ("doubleValue", "double_value"):
+        if key in metric:
+            return float(metric[key])
+    return None
+
+
+def slice_table(evaluation_uri: str) -> List[Dict[str, Any]]:
+    """[{"slice": name, metric: value, ...}] per slice of a TFMA evaluation (the candidate's
+    metrics when a baseline was evaluated too), overall first."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri, model_name="candidate")
+    if not result.slicing_metrics:  # no baseline: the single model has no name
+        result = tfma.load_eval_result(evaluation_uri)
+    rows = []
+    for slice_key, metrics in result.slicing_metrics:
+        by_output = metrics.get("", {}).get("", {})
+        row = {"slice": slice_name(slice_key)}
+        for name in COLUMNS:
+            if name in by_output:
+                row[name] = _value(by_output[name])
+        rows.append(row)
+    rows.sort(key=lambda r: (r["slice"] != "overall", r["slice"]))
+    return rows
+
+
+def markdown(rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str) -> str:
+    overall = rows[0] if rows and rows[0]["slice"] == "overall" else {}
+    lines = ["# CCFRec evaluation (TFMA)", "",
+             f"Model blessed: **{'yes' if blessed else 'no'}**. Evaluation: `{evaluation_uri}`.",
+             "", "Full ranking over the whole catalog, leave-one-out test targets; "
+             "sampled = the target among itself and 100 uniform negatives.", ""]
+    if overall:
+        lines += ["Overall: " + ", ".join(f"{name} {overall[name]:.4f}" for name in COLUMNS[1:]
+                                          if overall.get(name) is not None), ""]
+    lines += ["| slice | " + " | ".join(COLUMNS) + " |",
+              "|---" * (len(COLUMNS) + 1) + "|"]
+    for row in rows:
+        cells = []
+        for name in COLUMNS:
+            value = row.get(name)
+            cells.append("" if value is None else
+                         f"{int(value):,}" if name == "example_count" else f"{value:.4f}")
+        lines.append(f"| {row['slice']} | " + " | ".join(cells) + " |")
+    lines += ["", f"![Recall@10 per slice]({CHART_FILE})", ""]
+    return "\n".join(lines)
+
+
+def chart(rows: List[Dict[str, Any]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["slice"] for r in rows]
+    values = [r.get("recall@10") or 0.0 for r in rows]
+    figure, axis = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
+    axis.barh(range(len(rows)), values, color=["#1f77b4" if n == "overall" else "#7fa7c9"
+                                                for n in names])
+    axis.set_yticks(range(len(rows)), names, fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("Recall@10 (full ranking)")
+    for i, value in enumerate(values):
+        axis.text(value, i, f" {value:.3f}", va="center", fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_report(evaluation_uri: str, blessed: bool, output_dir: str) -> Dict[str, Any]:
+    rows = slice_table(evaluation_uri)
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, REPORT_FILE), "w") as f:
+        f.write(markdown(rows, blessed, evaluation_uri))
+    chart(rows, os.path.join(output_dir, CHART_FILE))
+    report = {"blessed": blessed, "evaluation": evaluation_uri, "slices": rows}
+    with open(os.path.join(output_dir, JSON_FILE), "w") as f:
+        json.dump(report, f, indent=1)
+    return report
+
+
+@tfx.dsl.components.component
+def EvaluationReportGen(  # noqa: N802
+        evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
+        blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
+        report: tfx.dsl.components.OutputArtifact[EvaluationReport],
+) -> None:
+    """Writes the report of an Evaluator run."""
+    blessed = bool(blessing.get_int_custom_property("blessed"))
+    write_report(evaluation.uri, blessed, report.uri)
+    report.set_int_custom_property("blessed", int(blessed))

@@ -1,0 +1,40 @@
+"""Compiles the pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines: a PipelineSpec JSON
+whose every component runs in `image` (see the repository's Dockerfile).
+
+    ccfrec pipeline compile --output ccfrec_pipeline.json --image IMAGE \\
+        --pipeline-root gs://BUCKET/root --input gs://BUCKET/data/office --format lcrec \\
+        --serving-model-dir gs://BUCKET/serving/ccfrec [--beam-arg=--runner=DataflowRunner ...]
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfx_pipeline.pipeline.configs import PipelineConfig
+
+DEFAULT_IMAGE = "ghcr.io/tf-ccfrec/ccfrec-pipeline:latest"
+
+
+def compile_pipeline(config: PipelineConfig, output_file: str,
+                     image: str = DEFAULT_IMAGE) -> str:
+    """Writes the PipelineSpec JSON to `output_file` (whole or not at all); returns its path."""
+    import shutil
+    import tempfile
+
+    from tfx import v1 as tfx
+
+    from tfx_pipeline.pipeline.pipeline import create_pipeline
+
+    output_file = os.path.abspath(output_file)
+    os.makedirs(os.path.dirname(output_file), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".compiling-", dir=os.path.dirname(output_file))
+    try:
+        runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+            config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+                default_image=image),
+            output_dir=staging, output_filename="pipeline.json")
+        runner.run(create_pipeline(config))
+        os.replace(os.path.join(staging, "pipeline.json"), output_file)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output_file

@@ -1,0 +1,70 @@
+"""What a finished run produced, read from ML Metadata: the component states of the latest
+run, the evaluation report, the blessing and the pushed model."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List
+
+from ml_metadata.proto import metadata_store_pb2
+
+STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
+
+
+def _store(metadata_path: str):
+    from ml_metadata import metadata_store
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def runs(metadata_path: str, pipeline_name: str) -> List[Dict[str, Any]]:
+    """The pipeline's runs, oldest first: {"run_id", "executions": {node id: state name}}
+    (state names: COMPLETE, CACHED, RUNNING, FAILED, ...)."""
+    store = _store(metadata_path)
+    prefix = pipeline_name + "."
+    result = []
+    for context in sorted(store.get_contexts_by_type("pipeline_run"),
+                          key=lambda c: (c.create_time_since_epoch, c.id)):
+        nodes = {}
+        for execution in store.get_executions_by_context(context.id):
+            for owner in store.get_contexts_by_execution(execution.id):
+                if owner.type == "node" and owner.name.startswith(prefix):
+                    nodes[owner.name[len(prefix):]] = STATES[execution.last_known_state]
+        if nodes:
+            result.append({"run_id": context.name, "executions": nodes})
+    return result
+
+
+def latest_artifact_uri(metadata_path: str, type_name: str) -> str | None:
+    store = _store(metadata_path)
+    artifacts = [a for a in store.get_artifacts_by_type(type_name)
+                 if a.state == metadata_store_pb2.Artifact.LIVE]
+    if not artifacts:
+        return None
+    return max(artifacts, key=lambda a: (a.create_time_since_epoch, a.id)).uri
+
+
+def summary(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
+    """{"executions": of the latest run, "report": report.json, "report_dir",
+    "pushed_model": the pushed version's directory or None}."""
+    from tfx_pipeline.components.evaluation_report import JSON_FILE
+
+    store = _store(metadata_path)
+    history = runs(metadata_path, pipeline_name)
+    report_dir = latest_artifact_uri(metadata_path, "EvaluationReport")
+    report = None
+    if report_dir and os.path.exists(os.path.join(report_dir, JSON_FILE)):
+        with open(os.path.join(report_dir, JSON_FILE)) as f:
+            report = json.load(f)
+    pushed = None
+    pushed_models = store.get_artifacts_by_type("PushedModel")
+    if pushed_models:
+        latest = max(pushed_models, key=lambda a: (a.create_time_since_epoch, a.id))
+        if latest.custom_properties["pushed"].int_value == 1:
+            pushed = latest.custom_properties["pushed_destination"].string_value
+    return {"executions": history[-1]["executions"] if history else {},
+            "report": report, "report_dir": report_dir, "pushed_model": pushed}

@@ -1,0 +1,92 @@
+"""Pipeline configuration: one dataclass, filled by `ccfrec pipeline run|compile` or by code."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Optional
+
+PIPELINE_NAME = "ccfrec"
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema")
+# The curated schema of the interaction examples (see the file).
+DEFAULT_SCHEMA = os.path.join(SCHEMA_DIR, "interactions.pbtxt")
+RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Everything that shapes a pipeline run.
+
+    Attributes:
+      input_dir: the raw dataset directory, as distributed.
+      format: its format (`tf_ccfrec.data.readers.FORMATS`).
+      pipeline_root: where TFX writes artifacts.
+      serving_model_dir: Pusher's destination; versions land in `<serving_model_dir>/<version>`
+        (TF Serving's `<base>/<name>/<version>` with serving_model_dir = `<base>/<name>`).
+      metadata_path: the local ML Metadata SQLite file (LocalDagRunner only).
+      pipeline_name: the pipeline's name in ML Metadata.
+      input_pattern: files under input_dir whose fingerprint decides ExampleGen's caching.
+      views, max_history, k_core: as `ccfrec data prepare`.
+      schema_path: a curated schema for validation and Transform; None: the inferred one.
+      codes: SemanticCodesGen parameters (method, pca_dim, codes_per_view, codebook_size,
+        seed, views).
+      embedding_cache: SemanticCodesGen's embedding cache directory ("" none).
+      model, preset, model_config, train_config, top_k: the Trainer's custom_config
+        (`tfx_pipeline.models.model`).
+      min_recall_at_10: blessing needs at least this overall Recall@10.
+      max_relative_drop: blessing needs Recall@10 and NDCG@10 no more than this fraction
+        below the latest blessed model's.
+      sampled_negatives: negatives of the sampled protocol.
+      beam_args: extra Beam pipeline arguments (e.g. --runner=DataflowRunner ...).
+      direct_num_workers, direct_running_mode: the DirectRunner's parallelism.
+      enable_cache: reuse the outputs of components whose inputs did not change.
+    """
+
+    input_dir: str
+    format: str
+    pipeline_root: str
+    serving_model_dir: str
+    metadata_path: Optional[str] = None
+    pipeline_name: str = PIPELINE_NAME
+    input_pattern: str = "*"
+    views: Optional[List[str]] = None
+    max_history: int = 20
+    k_core: int = 0
+    schema_path: Optional[str] = DEFAULT_SCHEMA
+    codes: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    embedding_cache: str = ""
+    model: str = "ccfrec"
+    preset: str = "paper"
+    model_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    train_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    top_k: int = 100
+    min_recall_at_10: float = 0.0
+    max_relative_drop: float = 0.05
+    sampled_negatives: int = 100
+    beam_args: List[str] = dataclasses.field(default_factory=list)
+    direct_num_workers: int = 1
+    direct_running_mode: str = "in_memory"
+    enable_cache: bool = True
+
+    def __post_init__(self):
+        from tf_ccfrec.data import readers
+
+        if self.format not in readers.FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; known: "
+                             f"{', '.join(readers.FORMATS)}")
+        if self.direct_running_mode not in RUNNING_MODES:
+            raise ValueError(f"direct_running_mode must be one of {RUNNING_MODES}")
+        if self.direct_num_workers < 0:
+            raise ValueError("direct_num_workers must be >= 0 (0: one per CPU)")
+
+    def beam_pipeline_args(self) -> List[str]:
+        """DirectRunner settings first; `beam_args` may override them or pick another runner."""
+        return [f"--direct_running_mode={self.direct_running_mode}",
+                f"--direct_num_workers={self.direct_num_workers}", *self.beam_args]
+
+    def trainer_config(self) -> Dict[str, Any]:
+        return {"model": self.model, "preset": self.preset, "model_config": self.model_config,
+                "train_config": {"sampled_negatives": self.sampled_negatives,
+                                 **self.train_config},
+                "top_k": self.top_k}
+

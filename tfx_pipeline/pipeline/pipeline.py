@@ -1,0 +1,128 @@
+"""The CCFRec TFX pipeline:
+
+    ExampleGen (interactions) -> StatisticsGen -> SchemaGen, [ImportSchemaGen] -> ExampleValidator
+        -> AnomaliesGate
+    CatalogExampleGen -> SemanticCodesGen
+    Transform (item vocabulary, ids -> indices; after AnomaliesGate)
+    CCFRecTrainer (transformed examples, transform graph, codes)
+    latest blessed model resolver -> Evaluator (TFMA, slices, thresholds) -> EvaluationReportGen
+    Pusher (when blessed)
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
+
+from tfx_pipeline.components import example_gen
+from tfx_pipeline.components.anomalies_gate import AnomaliesGate
+from tfx_pipeline.components.evaluation_report import EvaluationReportGen
+from tfx_pipeline.components.semantic_codes import SemanticCodesGen
+from tfx_pipeline.components.trainer import CCFRecTrainer
+from tfx_pipeline.models import features, retrieval_metrics
+from tfx_pipeline.pipeline.configs import PipelineConfig
+
+PREPROCESSING_FN = "tfx_pipeline.models.preprocessing.preprocessing_fn"
+RUN_FN = "tfx_pipeline.models.model.run_fn"
+EVAL_SIGNATURE = "serve_tf_examples"
+SLICES = (features.TARGET_POPULARITY, features.HISTORY_LENGTH_BUCKET, features.TARGET_CATEGORY)
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA over the exported model's `serve_tf_examples` signature: the retrieval metrics
+    overall and per slice, with a value threshold and a change threshold against the latest
+    blessed model on Recall@10 and NDCG@10."""
+    change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                         relative={"value": -config.max_relative_drop})
+    thresholds = {
+        "recall@10": tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(
+                lower_bound={"value": config.min_recall_at_10}),
+            change_threshold=change),
+        "ndcg@10": tfma.MetricThreshold(change_threshold=change),
+    }
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name=EVAL_SIGNATURE)],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f])
+                                              for f in SLICES],
+        metrics_specs=[tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="ExampleCount")]
+            + retrieval_metrics.metric_configs(thresholds=thresholds))])
+
+
+def example_gen_for(config: PipelineConfig, output: str):
+    settings: Dict[str, object] = {"format": config.format, "output": output,
+                                   "max_history": config.max_history, "k_core": config.k_core,
+                                   "views": config.views}
+    return FileBasedExampleGen(
+        input_base=config.input_dir,
+        input_config=example_gen.input_config(output, config.input_pattern),
+        # Output splits = input splits (without it one input split is hashed into train/eval).
+        output_config=tfx.proto.Output(),
+        custom_config=example_gen.custom_config(settings),
+        custom_executor_spec=executor_spec.BeamExecutorSpec(example_gen.Executor))
+
+
+def create_pipeline(config: PipelineConfig,
+                    metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
+    interactions = example_gen_for(config, "interactions").with_id("ExampleGen")
+    catalog = example_gen_for(config, "catalog").with_id("CatalogExampleGen")
+    statistics = tfx.components.StatisticsGen(examples=interactions.outputs["examples"])
+    inferred = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],
+                                        infer_feature_shape=True)
+    components = [interactions, catalog, statistics, inferred]
+    if config.schema_path:
+        curated = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        components.append(curated)
+        schema = curated.outputs["schema"]
+    else:
+        schema = inferred.outputs["schema"]
+    validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
+                                                schema=schema)
+    gate = AnomaliesGate(anomalies=validator.outputs["anomalies"])
+    codes = SemanticCodesGen(catalog=catalog.outputs["examples"],
+                             embedding_cache=config.embedding_cache,
+                             **{k: (",".join(v) if k == "views" else v)
+                                for k, v in config.codes.items()})
+    transform = tfx.components.Transform(
+        examples=interactions.outputs["examples"], schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        # The vocabulary is the set of items the data knows: every split is analyzed (ids only;
+        # no statistic of the held-out targets reaches the model).
+        splits_config=tfx.proto.SplitsConfig(analyze=["train", "valid", "test"],
+                                             transform=["train", "valid", "test"]))
+    transform.add_upstream_node(gate)
+    trainer = CCFRecTrainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        codes=codes.outputs["codes"], schema=schema, run_fn=RUN_FN,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["valid"]),
+        custom_config=config.trainer_config())
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=interactions.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"], eval_config=eval_config(config),
+        example_splits=["test"])
+    report = EvaluationReportGen(evaluation=evaluator.outputs["evaluation"],
+                                 blessing=evaluator.outputs["blessing"])
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.serving_model_dir)))
+    components += [validator, gate, codes, transform, trainer, baseline, evaluator, report,
+                   pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
+        components=components, enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam_pipeline_args())
