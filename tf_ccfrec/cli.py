@@ -9,6 +9,8 @@
     ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
     ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
     ccfrec serve --model-base DIR --model-name NAME  TF Serving REST API
+    ccfrec pipeline run --input DIR --format F       the TFX pipeline, locally (LocalDagRunner)
+    ccfrec pipeline compile --output FILE.json ...   the Kubeflow Pipelines v2 spec
 
 Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
 writes exits non-zero on bad input and leaves no partial output.
@@ -334,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a version label, LABEL=VERSION (repeatable), as TF Serving's "
                             "version_labels")
     serve.set_defaults(func=cmd_serve)
+
+    from tfx_pipeline import cli as pipeline_cli
+
+    pipeline_cli.add_commands(commands)
     return parser
 
 

@@ -22,18 +22,24 @@ def _store(metadata_path: str):
 
 
 def runs(metadata_path: str, pipeline_name: str) -> List[Dict[str, Any]]:
-    """The pipeline's runs, oldest first: {"run_id", "executions": {node id: state name}}
-    (state names: COMPLETE, CACHED, RUNNING, FAILED, ...)."""
+    """The pipeline's runs, oldest first: {"run_id", "executions": {node id: {"state",
+    "seconds"}}} (states: COMPLETE, CACHED, RUNNING, FAILED, ...; seconds from the execution's
+    creation to its last update)."""
     store = _store(metadata_path)
     prefix = pipeline_name + "."
     result = []
     for context in sorted(store.get_contexts_by_type("pipeline_run"),
                           key=lambda c: (c.create_time_since_epoch, c.id)):
         nodes = {}
-        for execution in store.get_executions_by_context(context.id):
+        executions = sorted(store.get_executions_by_context(context.id),
+                            key=lambda e: (e.create_time_since_epoch, e.id))
+        for execution in executions:
             for owner in store.get_contexts_by_execution(execution.id):
                 if owner.type == "node" and owner.name.startswith(prefix):
-                    nodes[owner.name[len(prefix):]] = STATES[execution.last_known_state]
+                    nodes[owner.name[len(prefix):]] = {
+                        "state": STATES[execution.last_known_state],
+                        "seconds": (execution.last_update_time_since_epoch
+                                    - execution.create_time_since_epoch) / 1000.0}
         if nodes:
             result.append({"run_id": context.name, "executions": nodes})
     return result

@@ -56,12 +56,30 @@ def slice_table(evaluation_uri: str) -> List[Dict[str, Any]]:
     return rows
 
 
-def markdown(rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str) -> str:
+def validation_failures(evaluation_uri: str) -> List[str]:
+    """The failed thresholds of a TFMA evaluation, one line each ("" slice = overall)."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    lines = []
+    for per_slice in result.metric_validations_per_slice:
+        where = ", ".join(f"{k.column}={k.bytes_value.decode() or k.int64_value or k.float_value}"
+                          for k in per_slice.slice_key.single_slice_keys) or "overall"
+        for failure in per_slice.failures:
+            kind = "change vs. baseline" if failure.metric_key.is_diff else "value"
+            lines.append(f"{failure.metric_key.name} ({kind}, {where}): {failure.message}")
+    return lines
+
+
+def markdown(rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str,
+             validation: List[str] | None = None) -> str:
     overall = rows[0] if rows and rows[0]["slice"] == "overall" else {}
     lines = ["# CCFRec evaluation (TFMA)", "",
              f"Model blessed: **{'yes' if blessed else 'no'}**. Evaluation: `{evaluation_uri}`.",
              "", "Full ranking over the whole catalog, leave-one-out test targets; "
              "sampled = the target among itself and 100 uniform negatives.", ""]
+    if validation:
+        lines += ["Failed thresholds:", ""] + [f"- {line}" for line in validation] + [""]
     if overall:
         lines += ["Overall: " + ", ".join(f"{name} {overall[name]:.4f}" for name in COLUMNS[1:]
                                           if overall.get(name) is not None), ""]
@@ -101,11 +119,13 @@ def chart(rows: List[Dict[str, Any]], path: str) -> None:
 
 def write_report(evaluation_uri: str, blessed: bool, output_dir: str) -> Dict[str, Any]:
     rows = slice_table(evaluation_uri)
+    failures = validation_failures(evaluation_uri)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, REPORT_FILE), "w") as f:
-        f.write(markdown(rows, blessed, evaluation_uri))
+        f.write(markdown(rows, blessed, evaluation_uri, failures))
     chart(rows, os.path.join(output_dir, CHART_FILE))
-    report = {"blessed": blessed, "evaluation": evaluation_uri, "slices": rows}
+    report = {"blessed": blessed, "evaluation": evaluation_uri, "slices": rows,
+              "validation": failures}
     with open(os.path.join(output_dir, JSON_FILE), "w") as f:
         json.dump(report, f, indent=1)
     return report

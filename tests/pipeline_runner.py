@@ -1,0 +1,55 @@
+"""Runs the TFX pipeline on the first USERS Office users (their real items and text), small
+model, for the pipeline tests: `python -m tests.pipeline_runner ROOT USERS [MAX_HISTORY]`.
+Prints the run summary as JSON on its last line."""
+
+import json
+import os
+import sys
+
+import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
+
+from tests.conftest import OFFICE
+
+
+def office_subset(directory: str, users: int, min_length: int = 0) -> str:
+    """LC-Rec files of the first `users` Office users with at least `min_length` items."""
+    from tests import data_files
+    from tf_ccfrec.data import readers
+
+    if not os.path.exists(directory):
+        office = readers.read("lcrec", OFFICE)
+        chosen = [u for u in office.sequences if len(office.sequences[u]) >= min_length][:users]
+        items = sorted({i for u in chosen for i in office.sequences[u]}, key=int)
+        data_files.lcrec(directory, {u: [int(i) for i in office.sequences[u]] for u in chosen},
+                         {i: {v: office.items[i][v] for v in office.views} for i in items},
+                         name="Office")
+    return directory
+
+
+def config(root: str, users: int, max_history: int = 20, min_length: int = 0):
+    from tfx_pipeline.pipeline.configs import PipelineConfig
+
+    return PipelineConfig(
+        input_dir=office_subset(os.path.join(root, "raw"), users, min_length), format="lcrec",
+        pipeline_root=os.path.join(root, "tfx"),
+        serving_model_dir=os.path.join(root, "serving", "ccfrec"), max_history=max_history,
+        codes={"pca_dim": 16, "codes_per_view": 2, "codebook_size": 16},
+        preset="fast",
+        model_config={"dim": 16, "fusion_layers": 1, "sequence_layers": 1, "ffn_dim": 32,
+                      "num_negatives": 64},
+        train_config={"batch_size": 64, "max_epochs": 4, "warmup_steps": 5},
+        top_k=10)
+
+
+def main(argv):
+    from tfx_pipeline import local_runner
+
+    root, users = argv[0], int(argv[1])
+    max_history = int(argv[2]) if len(argv) > 2 else 20
+    min_length = int(argv[3]) if len(argv) > 3 else 0
+    summary = local_runner.run(config(root, users, max_history, min_length))
+    print(json.dumps(summary, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,229 @@
+"""The TFX pipeline end to end with LocalDagRunner on real Office users: components, cache,
+SIGTERM and resume, TFMA against the library's evaluation, the report, the pushed model; schema
+anomalies stop a run; the Kubeflow V2 spec compiles."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+UPSTREAM = ("ExampleGen", "CatalogExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen",
+            "ExampleValidator", "AnomaliesGate", "SemanticCodesGen", "Transform")
+ALL_NODES = UPSTREAM + ("CCFRecTrainer", "latest_blessed_model_resolver", "Evaluator",
+                        "EvaluationReportGen", "Pusher")
+
+
+def _runner(root, users, *extra):
+    return subprocess.Popen([sys.executable, "-m", "tests.pipeline_runner", str(root),
+                             str(users), *map(str, extra)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process, timeout=900):
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def _summary(output):
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _states(root):
+    from tfx_pipeline import outputs
+
+    return outputs.runs(os.path.join(root, "tfx", "metadata.sqlite"), "ccfrec")
+
+
+def _wait_for_training(root, process, timeout=600):
+    """Blocks until the Trainer has written its first TensorBoard event (training started)."""
+    model_runs = os.path.join(root, "tfx", "CCFRecTrainer", "model_run")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        if os.path.isdir(model_runs):
+            for run in os.listdir(model_runs):
+                board = os.path.join(model_runs, run, "tensorboard")
+                if os.path.isdir(board) and os.listdir(board):
+                    return
+        time.sleep(0.5)
+    raise AssertionError("the Trainer did not start")
+
+
+def _tfma_overall(evaluation_uri):
+    from tfx_pipeline.components.evaluation_report import slice_table
+
+    return {row["slice"]: row for row in slice_table(evaluation_uri)}
+
+
+@pytest.fixture(scope="module")
+def pipeline_runs(tmp_path_factory):
+    """Run 1 killed with SIGTERM during training, run 2 (resumes), run 3 (unchanged inputs)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    first = _runner(root, 300)
+    _wait_for_training(root, first)
+    first.send_signal(signal.SIGTERM)
+    code, killed_output = _finish(first, timeout=300)
+    after_kill = _states(root)
+    code2, output2 = _finish(_runner(root, 300))
+    assert code2 == 0, output2[-5000:]
+    code3, output3 = _finish(_runner(root, 300))
+    assert code3 == 0, output3[-5000:]
+    return {"root": root, "killed": (code, killed_output, after_kill),
+            "summaries": [_summary(output2), _summary(output3)], "runs": _states(root)}
+
+
+def test_sigterm_during_training_then_resume(pipeline_runs):
+    code, output, after_kill = pipeline_runs["killed"]
+    assert code != 0
+    assert "PipelineTerminated" in output
+    killed = after_kill[-1]["executions"]
+    # The killed execution is recorded as failed, not left running; nothing ran after it.
+    assert killed["CCFRecTrainer"]["state"] == "FAILED"
+    assert "Evaluator" not in killed and "Pusher" not in killed
+    assert all(killed[node]["state"] == "COMPLETE" for node in UPSTREAM)
+    resumed = pipeline_runs["runs"][1]["executions"]
+    assert all(resumed[node]["state"] == "CACHED" for node in UPSTREAM), resumed
+    for node in ("CCFRecTrainer", "Evaluator", "EvaluationReportGen", "Pusher"):
+        assert resumed[node]["state"] == "COMPLETE"
+    # A consistent store: every execution of every run ended (complete, cached or failed).
+    for run in pipeline_runs["runs"]:
+        assert {e["state"] for e in run["executions"].values()} <= {"COMPLETE", "CACHED",
+                                                                     "FAILED"}
+
+
+def test_unchanged_inputs_come_from_the_cache(pipeline_runs):
+    third = pipeline_runs["runs"][2]["executions"]
+    assert set(third) == set(ALL_NODES)
+    for node in UPSTREAM + ("CCFRecTrainer",):
+        assert third[node]["state"] == "CACHED", (node, third[node])
+    # The Evaluator now has a baseline (the model blessed by the previous run) and compares.
+    summary = pipeline_runs["summaries"][1]
+    assert summary["report"]["blessed"] is True
+    assert summary["pushed_model"]
+
+
+def test_artifacts_schema_statistics_and_report(pipeline_runs):
+    tfx_root = os.path.join(pipeline_runs["root"], "tfx")
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+    [statistics] = os.listdir(os.path.join(tfx_root, "StatisticsGen", "statistics"))
+    for split in ("train", "valid", "test"):
+        path = os.path.join(tfx_root, "StatisticsGen", "statistics", statistics,
+                            f"Split-{split}", "FeatureStats.pb")
+        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(open(path, "rb").read())
+        assert stats.datasets[0].num_examples > 0
+        assert {f.path.step[0] for f in stats.datasets[0].features} >= {"history", "target"}
+    [schema_dir] = os.listdir(os.path.join(tfx_root, "SchemaGen", "schema"))
+    from google.protobuf import text_format
+
+    schema = text_format.Parse(open(os.path.join(tfx_root, "SchemaGen", "schema", schema_dir,
+                                                 "schema.pbtxt")).read(), schema_pb2.Schema())
+    assert {f.name for f in schema.feature} >= {"history", "target", "target_popularity"}
+    summary = pipeline_runs["summaries"][0]
+    report_dir = summary["report_dir"]
+    assert os.path.getsize(os.path.join(report_dir, "recall_at_10.png")) > 1000
+    report = open(os.path.join(report_dir, "report.md")).read()
+    for name in ("target_popularity=head", "target_popularity=tail", "history_length_bucket=",
+                 "target_category=", "| overall |"):
+        assert name in report
+
+
+def test_tfma_equals_the_library_evaluation(pipeline_runs):
+    """TFMA's metrics over the exported model equal tf_ccfrec's own evaluation of the same
+    model on the same test examples, overall and for the head/tail slices."""
+    summary = pipeline_runs["summaries"][0]
+    slices = {row["slice"]: row for row in summary["report"]["slices"]}
+    trainer_runs = os.path.join(pipeline_runs["root"], "tfx", "CCFRecTrainer", "model_run")
+    finished = [r for r in os.listdir(trainer_runs)
+                if os.path.exists(os.path.join(trainer_runs, r, "metrics.json"))]
+    [run] = finished
+    library = json.load(open(os.path.join(trainer_runs, run, "metrics.json")))["test"]
+    names = ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "sampled_hr@10", "sampled_ndcg@10")
+    for tfma_slice, ours in (("overall", library), ("target_popularity=head", library["head"]),
+                             ("target_popularity=tail", library["tail"])):
+        assert slices[tfma_slice]["example_count"] == ours["examples"]
+        for name in names:
+            assert slices[tfma_slice][name] == pytest.approx(ours[name], abs=1e-6), \
+                (tfma_slice, name)
+    assert library["examples"] == 300
+
+
+def test_pushed_model_takes_raw_item_ids(pipeline_runs):
+    import tensorflow as tf
+
+    pushed = pipeline_runs["summaries"][0]["pushed_model"]
+    assert pushed.startswith(os.path.join(str(pipeline_runs["root"]), "serving", "ccfrec"))
+    assert os.path.basename(pushed.rstrip("/")).isdigit()
+    loaded = tf.saved_model.load(pushed)
+    from tf_ccfrec.data import readers
+
+    data = readers.read("lcrec", os.path.join(pipeline_runs["root"], "raw"))
+    user = next(iter(data.sequences))
+    history = data.sequences[user][:-1]
+    # Raw ids, padded, and an id with a stray space and compatibility character the transform
+    # graph normalizes (NFKC, strip).
+    rows = tf.constant([history + [""], [" " + history[-1] + "\u3000"] + [""] * len(history)])
+    answer = loaded.signatures["serving_default"](history=rows)
+    assert answer["item_ids"].shape == (2, 10)
+    assert answer["known_items"].numpy().tolist() == [min(len(history), 20), 1]
+    assert not answer["fallback"].numpy().any()
+    alone = loaded.signatures["serving_default"](history=tf.constant([[history[-1]]]))
+    np.testing.assert_allclose(answer["scores"].numpy()[1], alone["scores"].numpy()[0],
+                               rtol=1e-5)
+
+
+def test_schema_anomalies_stop_the_run(tmp_path):
+    """Histories longer than the curated schema allows: the run stops at AnomaliesGate with the
+    split, feature and problem; nothing is trained or pushed."""
+    code, output = _finish(_runner(tmp_path, 40, 30, 25), timeout=600)
+    assert code != 0
+    assert "DataAnomaliesError" in output
+    assert "the examples do not match the schema" in output
+    assert "history:" in output and "split train" in output
+    [run] = _states(tmp_path)
+    executions = run["executions"]
+    assert executions["AnomaliesGate"]["state"] == "FAILED"
+    assert "CCFRecTrainer" not in executions and "Pusher" not in executions
+    assert not os.path.exists(os.path.join(tmp_path, "serving"))
+
+
+def test_kubeflow_v2_spec(tmp_path):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    from tf_ccfrec import cli
+
+    output = tmp_path / "ccfrec_pipeline.json"
+    image = "europe-docker.pkg.dev/acme/recs/ccfrec-pipeline:1.0"
+    assert cli.main(["pipeline", "compile", "--output", str(output), "--image", image,
+                     "--pipeline-root", "gs://acme-recs/root", "--input",
+                     "gs://acme-recs/data/office", "--format", "lcrec",
+                     "--serving-model-dir", "gs://acme-recs/serving/ccfrec",
+                     "--beam-arg=--runner=DataflowRunner", "--beam-arg=--region=europe-west4",
+                     "--preset", "office"]) == 0
+    job = json.loads(output.read_text())
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(job["pipelineSpec"], spec, ignore_unknown_fields=True)
+    tasks = set(spec.root.dag.tasks)
+    assert tasks == {n for n in ALL_NODES}
+    executors = job["deploymentSpec"]["executors"] if "deploymentSpec" in job else \
+        job["pipelineSpec"]["deploymentSpec"]["executors"]
+    containers = [e["container"] for e in executors.values() if "container" in e]
+    assert len(containers) >= len(ALL_NODES) - 1  # the resolver is an importer/resolver node
+    assert {c["image"] for c in containers} == {image}
+    text = output.read_text()
+    for needle in ("--runner=DataflowRunner", "tfx_pipeline.models.model.run_fn",
+                   "tfx_pipeline.models.preprocessing.preprocessing_fn",
+                   "gs://acme-recs/serving/ccfrec", "gs://acme-recs/data/office"):
+        assert needle in text, needle
+    dockerfile = open(os.path.join(REPO, "Dockerfile")).read()
+    assert dockerfile.splitlines()[[l.startswith("FROM") for l in
+                                    dockerfile.splitlines()].index(True)] == \
+        "FROM tensorflow/tfx:1.21.0"

@@ -1,0 +1,167 @@
+"""`ccfrec pipeline run|compile`: the TFX pipeline from the command line.
+
+    ccfrec pipeline run --input DIR --format FORMAT [--root DIR] [--serving-model-dir DIR] ...
+        runs every component with LocalDagRunner, then prints the component states and wall
+        times, the headline metrics, the TFMA slice table and the pushed model's directory
+    ccfrec pipeline compile --output FILE.json --image IMAGE --pipeline-root URI --input URI ...
+        writes the Kubeflow Pipelines v2 / Vertex PipelineSpec
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tfx_pipeline.pipeline.configs import DEFAULT_SCHEMA, RUNNING_MODES, PipelineConfig
+
+# Trainer options: (flag destination, config field, which config).
+TRAIN_FIELDS = {"max_epochs": "train_config", "steps_per_epoch": "train_config",
+                "time_budget_minutes": "train_config", "batch_size": "train_config",
+                "learning_rate": "train_config", "patience": "train_config",
+                "seed": "train_config", "strategy": "train_config",
+                "loss": "model_config", "num_negatives": "model_config"}
+CODES_FIELDS = ("method", "pca_dim", "codes_per_view", "codebook_size")
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    model_config, train_config = {}, {}
+    for field, target in TRAIN_FIELDS.items():
+        value = getattr(args, field, None)
+        if value is not None:
+            (model_config if target == "model_config" else train_config)[field] = value
+    codes = {f: getattr(args, f"codes_{f}") for f in CODES_FIELDS
+             if getattr(args, f"codes_{f}", None) is not None}
+    schema = None if args.schema == "infer" else args.schema
+    root = args.pipeline_root
+    return PipelineConfig(
+        input_dir=args.input, format=args.format, pipeline_root=root,
+        serving_model_dir=args.serving_model_dir,
+        metadata_path=getattr(args, "metadata", None), pipeline_name=args.pipeline_name,
+        views=args.views, max_history=args.max_history, k_core=args.k_core,
+        schema_path=schema, codes=codes, embedding_cache=args.embedding_cache,
+        model=args.model, preset=args.preset, model_config=model_config,
+        train_config=train_config, top_k=args.top_k, min_recall_at_10=args.min_recall_at_10,
+        max_relative_drop=args.max_relative_drop, beam_args=list(args.beam_arg or []),
+        direct_num_workers=args.direct_num_workers,
+        direct_running_mode=args.direct_running_mode,
+        enable_cache=not getattr(args, "no_cache", False))
+
+
+def _absolute(path: str) -> str:
+    """Local paths absolute (TFX records URIs); gs://, s3:// ... as given."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def print_summary(summary: dict, out=sys.stdout) -> None:
+    from tfx_pipeline.components.evaluation_report import markdown
+
+    print("components (state, wall seconds):", file=out)
+    for node, info in summary["executions"].items():
+        print(f"  {node:32s} {info['state']:9s} {info['seconds']:8.1f}", file=out)
+    report = summary.get("report")
+    if report:
+        print("", file=out)
+        print(markdown(report["slices"], report["blessed"], report["evaluation"],
+                       report.get("validation")), file=out)
+        print(f"report: {os.path.join(summary['report_dir'], 'report.md')}", file=out)
+    print(f"pushed model: {summary.get('pushed_model') or 'none (not blessed)'}", file=out)
+
+
+def _prepare_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tfx_pipeline import local_runner
+
+    summary = local_runner.run(config_from_args(args))
+    print_summary(summary)
+    print(json.dumps({"pushed_model": summary.get("pushed_model"),
+                      "overall": (summary.get("report") or {}).get("slices", [{}])[0]}))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tfx_pipeline import kubeflow_v2_runner
+
+    image = args.image or kubeflow_v2_runner.DEFAULT_IMAGE
+    path = kubeflow_v2_runner.compile_pipeline(config_from_args(args), args.output, image)
+    print(json.dumps({"compiled": path, "image": image}))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, local: bool) -> None:
+    from tf_ccfrec.data import readers
+
+    p.add_argument("--input", required=True, type=_absolute if local else str,
+                   help="the raw dataset directory (as distributed)")
+    p.add_argument("--format", required=True, choices=readers.FORMATS)
+    p.add_argument("--views", type=lambda t: [v for v in t.split(",") if v],
+                   help="comma-separated text views (default: every text field)")
+    p.add_argument("--max-history", type=int, default=20)
+    p.add_argument("--k-core", type=int, default=0)
+    p.add_argument("--schema", default=DEFAULT_SCHEMA,
+                   help="curated schema of the interaction examples, or 'infer' "
+                        "(default: tfx_pipeline/schema/interactions.pbtxt)")
+    p.add_argument("--pipeline-name", default="ccfrec")
+    for field in CODES_FIELDS:
+        p.add_argument(f"--codes-{field.replace('_', '-')}", dest=f"codes_{field}",
+                       type=str if field == "method" else int)
+    p.add_argument("--embedding-cache", default="",
+                   help="SemanticCodesGen's embedding cache directory (default none)")
+    p.add_argument("--model", choices=("ccfrec", "sasrec"), default="ccfrec")
+    p.add_argument("--preset", default="paper", help="training preset (tf_ccfrec presets)")
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--time-budget-minutes", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--strategy", help="tf.distribute strategy of the Trainer")
+    p.add_argument("--loss", choices=("full", "sampled"))
+    p.add_argument("--num-negatives", type=int)
+    p.add_argument("--top-k", type=int, default=100, help="items per serving answer")
+    p.add_argument("--min-recall-at-10", type=float, default=0.0,
+                   help="blessing needs at least this overall Recall@10")
+    p.add_argument("--max-relative-drop", type=float, default=0.05,
+                   help="blessing allows Recall@10/NDCG@10 this fraction below the latest "
+                        "blessed model")
+    p.add_argument("--beam-arg", action="append", metavar="ARG",
+                   help="a Beam pipeline argument, e.g. --beam-arg=--runner=DataflowRunner "
+                        "(repeatable)")
+    p.add_argument("--direct-num-workers", type=int, default=1,
+                   help="DirectRunner workers (0: one per CPU)")
+    p.add_argument("--direct-running-mode", choices=RUNNING_MODES, default="in_memory")
+
+
+def add_commands(commands) -> None:
+    """Adds `pipeline run` and `pipeline compile` to the `ccfrec` command parser."""
+    pipeline = commands.add_parser("pipeline", help="the TFX pipeline: run locally, compile "
+                                                    "for Kubeflow")
+    sub = pipeline.add_subparsers(dest="pipeline_command", metavar="COMMAND")
+    sub.required = True
+    run = sub.add_parser("run", help="run the whole pipeline with LocalDagRunner")
+    _common(run, local=True)
+    run.add_argument("--root", dest="pipeline_root", type=_absolute, default="out/pipeline",
+                     help="pipeline root: artifacts and metadata.sqlite (default out/pipeline)")
+    run.add_argument("--serving-model-dir", type=_absolute, default="serving_model/ccfrec",
+                     help="Pusher's destination <base>/<name> (default serving_model/ccfrec)")
+    run.add_argument("--metadata", type=_absolute,
+                     help="ML Metadata SQLite file (default <root>/metadata.sqlite)")
+    run.add_argument("--no-cache", action="store_true", help="run every component again")
+    run.set_defaults(func=cmd_run)
+    compile_ = sub.add_parser("compile", help="write the Kubeflow Pipelines v2 PipelineSpec JSON")
+    _common(compile_, local=False)
+    compile_.add_argument("--output", required=True, help="the JSON file to write")
+    compile_.add_argument("--image", default=None, help="the pipeline container image")
+    compile_.add_argument("--pipeline-root", required=True,
+                          help="pipeline root on the cluster's storage, e.g. gs://BUCKET/root")
+    compile_.add_argument("--serving-model-dir", required=True,
+                          help="Pusher's destination, e.g. gs://BUCKET/serving/ccfrec")
+    compile_.set_defaults(func=cmd_compile)
