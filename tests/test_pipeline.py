@@ -84,8 +84,8 @@ def test_sigterm_during_training_then_resume(pipeline_runs):
     assert code != 0
     assert "PipelineTerminated" in output
     killed = after_kill[-1]["executions"]
-    # The killed execution is recorded as failed, not left running; nothing ran after it.
-    assert killed["CCFRecTrainer"]["state"] == "FAILED"
+    # The interrupted execution is closed (CANCELED), not left running; nothing ran after it.
+    assert killed["CCFRecTrainer"]["state"] == "CANCELED"
     assert "Evaluator" not in killed and "Pusher" not in killed
     assert all(killed[node]["state"] == "COMPLETE" for node in UPSTREAM)
     resumed = pipeline_runs["runs"][1]["executions"]
@@ -95,7 +95,7 @@ def test_sigterm_during_training_then_resume(pipeline_runs):
     # A consistent store: every execution of every run ended (complete, cached or failed).
     for run in pipeline_runs["runs"]:
         assert {e["state"] for e in run["executions"].values()} <= {"COMPLETE", "CACHED",
-                                                                     "FAILED"}
+                                                                     "FAILED", "CANCELED"}
 
 
 def test_unchanged_inputs_come_from_the_cache(pipeline_runs):
@@ -158,10 +158,12 @@ def test_tfma_equals_the_library_evaluation(pipeline_runs):
 def test_pushed_model_takes_raw_item_ids(pipeline_runs):
     import tensorflow as tf
 
+    from tf_ccfrec.export import saved_model
+
     pushed = pipeline_runs["summaries"][0]["pushed_model"]
     assert pushed.startswith(os.path.join(str(pipeline_runs["root"]), "serving", "ccfrec"))
     assert os.path.basename(pushed.rstrip("/")).isdigit()
-    loaded = tf.saved_model.load(pushed)
+    loaded = saved_model.load(pushed)
     from tf_ccfrec.data import readers
 
     data = readers.read("lcrec", os.path.join(pipeline_runs["root"], "raw"))
@@ -211,13 +213,15 @@ def test_kubeflow_v2_spec(tmp_path):
     job = json.loads(output.read_text())
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec, ignore_unknown_fields=True)
-    tasks = set(spec.root.dag.tasks)
-    assert tasks == {n for n in ALL_NODES}
-    executors = job["deploymentSpec"]["executors"] if "deploymentSpec" in job else \
-        job["pipelineSpec"]["deploymentSpec"]["executors"]
-    containers = [e["container"] for e in executors.values() if "container" in e]
-    assert len(containers) >= len(ALL_NODES) - 1  # the resolver is an importer/resolver node
-    assert {c["image"] for c in containers} == {image}
+    components = set(ALL_NODES) - {"latest_blessed_model_resolver"}
+    # The resolver compiles to two resolver tasks (model, blessing).
+    assert set(spec.root.dag.tasks) == components | {
+        "latest_blessed_model_resolver-model-resolver",
+        "latest_blessed_model_resolver-model-blessing-resolver"}
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    containers = {name: e["container"] for name, e in executors.items() if "container" in e}
+    assert {f"{n}_executor" for n in components} <= set(containers)
+    assert {c["image"] for c in containers.values()} == {image}
     text = output.read_text()
     for needle in ("--runner=DataflowRunner", "tfx_pipeline.models.model.run_fn",
                    "tfx_pipeline.models.preprocessing.preprocessing_fn",

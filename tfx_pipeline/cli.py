@@ -78,7 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
     from tfx_pipeline import local_runner
 
-    summary = local_runner.run(config_from_args(args))
+    try:
+        summary = local_runner.run(config_from_args(args))
+    except local_runner.PipelineTerminated as stopped:
+        print(f"ccfrec: {stopped}", file=sys.stderr)
+        return 128 + 15
     print_summary(summary)
     print(json.dumps({"pushed_model": summary.get("pushed_model"),
                       "overall": (summary.get("report") or {}).get("slices", [{}])[0]}))

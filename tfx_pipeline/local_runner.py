@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from tfx_pipeline.pipeline.configs import PipelineConfig
 
 
-class PipelineTerminated(Exception):
-    """SIGTERM arrived; raised inside the running component so TFX records its execution as
-    failed (not left RUNNING) before the process exits."""
+class PipelineTerminated(BaseException):
+    """SIGTERM arrived. A BaseException, so that no `except Exception` on the way (AutoGraph,
+    Beam, TFX's launcher) can swallow it; `run` then closes the interrupted executions."""
 
 
 def _terminate(signum, frame):
@@ -28,20 +28,60 @@ def metadata_path(config: PipelineConfig) -> str:
     return config.metadata_path or os.path.join(config.pipeline_root, "metadata.sqlite")
 
 
+def close_unfinished(path: str, pipeline_name: str, reason: str) -> List[str]:
+    """Marks the pipeline's executions still NEW or RUNNING in ML Metadata as CANCELED, with
+    `reason` in their `stopped` property, so that the store only holds finished executions.
+    Returns their node ids. (One LocalDagRunner per metadata store at a time.)"""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    if not os.path.exists(path):
+        return []
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = path
+    store = metadata_store.MetadataStore(connection)
+    open_states = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
+    prefix = pipeline_name + "."
+    closed = []
+    for execution in store.get_executions():
+        if execution.last_known_state not in open_states:
+            continue
+        nodes = [c.name[len(prefix):] for c in store.get_contexts_by_execution(execution.id)
+                 if c.type == "node" and c.name.startswith(prefix)]
+        if not nodes:
+            continue
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+        execution.custom_properties["stopped"].string_value = reason
+        store.put_executions([execution])
+        closed += nodes
+    return closed
+
+
 def run(config: PipelineConfig) -> Dict[str, Any]:
-    """Runs the pipeline to the end; returns `summary` of its outputs."""
+    """Runs the pipeline to the end; returns `outputs.summary` of it.
+
+    Raises:
+      PipelineTerminated: on SIGTERM (and KeyboardInterrupt on SIGINT), after the interrupted
+        executions were marked CANCELED.
+    """
     from tfx import v1 as tfx
 
-    from tfx_pipeline.pipeline.pipeline import create_pipeline
     from tfx_pipeline import outputs
+    from tfx_pipeline.pipeline.pipeline import create_pipeline
 
     path = metadata_path(config)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    # A run killed outright (SIGKILL, power loss) could not close its executions.
+    close_unfinished(path, config.pipeline_name, "abandoned: its run ended without closing it")
     pipeline = create_pipeline(
         config, tfx.orchestration.metadata.sqlite_metadata_connection_config(path))
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
+    except (PipelineTerminated, KeyboardInterrupt) as stopped:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
+        close_unfinished(path, config.pipeline_name, f"stopped: {type(stopped).__name__}")
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     return outputs.summary(path, config.pipeline_name)

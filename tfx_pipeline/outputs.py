@@ -57,11 +57,11 @@ def latest_artifact_uri(metadata_path: str, type_name: str) -> str | None:
 def summary(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
     """{"executions": of the latest run, "report": report.json, "report_dir",
     "pushed_model": the pushed version's directory or None}."""
-    from tfx_pipeline.components.evaluation_report import JSON_FILE
+    from tfx_pipeline.components.evaluation_report import JSON_FILE, EvaluationReport
 
     store = _store(metadata_path)
     history = runs(metadata_path, pipeline_name)
-    report_dir = latest_artifact_uri(metadata_path, "EvaluationReport")
+    report_dir = latest_artifact_uri(metadata_path, EvaluationReport.TYPE_NAME)
     report = None
     if report_dir and os.path.exists(os.path.join(report_dir, JSON_FILE)):
         with open(os.path.join(report_dir, JSON_FILE)) as f:

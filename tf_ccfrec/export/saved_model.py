@@ -66,3 +66,13 @@ def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bo
                   info={"model": run["model"], "run": os.path.abspath(model_dir)},
                   sampled_negatives=run["train_config"]["sampled_negatives"],
                   seed=run["train_config"]["seed"])
+
+
+def load(path: str):
+    """Loads an exported SavedModel. Models pushed by the TFX pipeline map item ids through the
+    tf.Transform graph, which holds a tensorflow-text op (NormalizeUTF8); importing
+    tensorflow_text registers it here, as TF Serving's model server has it linked in."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the TF Text ops)
+
+    return tf.saved_model.load(path)

@@ -43,7 +43,7 @@ def load_version(path: str, version: int) -> LoadedVersion:
 
     from tf_ccfrec.export import saved_model, scann_index
 
-    loaded = tf.saved_model.load(path)
+    loaded = saved_model.load(path)
     with open(os.path.join(path, saved_model.EXPORT_INFO)) as f:
         info = json.load(f)
     scann = None

@@ -21,7 +21,7 @@ COLUMNS = ["example_count"] + metric_names()
 class EvaluationReport(artifact.Artifact):
     """A directory with report.md, report.json and recall_at_10.png."""
 
-    TYPE_NAME = "EvaluationReport"
+    TYPE_NAME = "ccfrec.EvaluationReport"  # <namespace>.<Type>, as Kubeflow V2 requires
 
 
 def slice_name(slice_key: Tuple) -> str:

@@ -16,6 +16,9 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
+# The evaluated model's transform graph holds a TF Text op; TFMA imports this module (named in
+# the EvalConfig) in every process that evaluates, so the op is registered before the model loads.
+import tensorflow_text  # noqa: F401
 from tensorflow_model_analysis.metrics import metric_types
 
 TARGET_RANK = "target_rank"
@@ -68,10 +71,12 @@ for _cls in CLASSES:
 
 def metric_configs(ks: Sequence[int] = (5, 10), sampled_k: int = 10,
                    thresholds: Optional[Dict[str, object]] = None) -> list:
-    """tfma.MetricConfigs of every metric of `metric_names`, with `thresholds` by name."""
+    """tfma.MetricConfigs of every metric of `metric_names`, with `thresholds`
+    (tfma.MetricThreshold by metric name) on the overall slice."""
     import json
 
     import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.proto import config_pb2
 
     wanted = [(RecallAtK, k) for k in ks] + [(NDCGAtK, k) for k in ks] + \
         [(SampledHRAtK, sampled_k), (SampledNDCGAtK, sampled_k)]
@@ -79,9 +84,13 @@ def metric_configs(ks: Sequence[int] = (5, 10), sampled_k: int = 10,
     for cls, k in wanted:
         name = f"{cls.PREFIX}@{k}"
         threshold = (thresholds or {}).get(name)
+        # Thresholds gate the overall slice: small slices (a category with a handful of test
+        # users) would make blessing a coin toss.
+        per_slice = [config_pb2.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
+                                                  threshold=threshold)] if threshold else []
         configs.append(tfma.MetricConfig(class_name=cls.__name__, module=__name__,
                                          config=json.dumps({"k": k}),
-                                         **({"threshold": threshold} if threshold else {})))
+                                         per_slice_thresholds=per_slice))
     return configs
 
 
