@@ -126,16 +126,23 @@ TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "see
                  "steps_per_epoch")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
-    from tf_ccfrec.training import presets, train
-
+def training_overrides(args: argparse.Namespace):
+    """(model config overrides, train config overrides) of the options `add_training_options`
+    added and the user gave."""
     given = {k: v for k, v in vars(args).items() if v is not None}
     model_overrides = {k: given[k] for k in MODEL_OPTIONS if k in given}
     model_overrides.update(ABLATIONS[args.ablation])
     train_overrides = {k: given[k] for k in TRAIN_OPTIONS if k in given}
     if args.epochs is not None:
         train_overrides["max_epochs"] = args.epochs
+    return model_overrides, train_overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.training import presets, train
+
+    model_overrides, train_overrides = training_overrides(args)
     model_config, train_config = presets.configs(args.preset, model_overrides, train_overrides)
     result = train.train(args.data, args.codes, args.output, args.model, model_config,
                          train_config, verbose=0 if args.no_progress else 1)
@@ -188,6 +195,36 @@ def _views(text: str) -> List[str]:
     if not views:
         raise argparse.ArgumentTypeError("expected comma-separated view names")
     return views
+
+
+def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -> None:
+    """The training options of `ccfrec train` (and of the pipeline's Trainer): a preset, an
+    ablation, and overrides of their fields; `training_overrides` reads them back.
+    `max_history=False` leaves --max-history to the caller."""
+    p.add_argument("--preset", default="paper",
+                   help="named configuration (tf_ccfrec/training/presets.py): paper, fast, "
+                        "beauty, office, yelp; options below override it")
+    p.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
+    p.add_argument("--loss", choices=("full", "sampled"))
+    p.add_argument("--num-negatives", type=int)
+    p.add_argument("--mcm-weight", type=float)
+    p.add_argument("--msa-weight", type=float)
+    p.add_argument("--dropout", type=float)
+    if max_history:
+        p.add_argument("--max-history", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--steps-per-epoch", type=int,
+                   help="steps between validations (default: one pass over the data)")
+    p.add_argument("--patience", type=int)
+    p.add_argument("--time-budget-minutes", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--jit-compile", action="store_const", const=True, help="XLA train step")
+    p.add_argument("--strategy",
+                   help="tf.distribute strategy: auto (multi-worker from TF_CONFIG, mirrored on "
+                        "several GPUs, else one device), default, mirrored, multi-worker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,31 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--codes", required=True, help="a `ccfrec codes build` directory")
     train_parser.add_argument("--output", required=True,
                               help="run directory: checkpoints, TensorBoard, metrics (resumes)")
-    train_parser.add_argument("--preset", default="paper",
-                              help="named configuration (tf_ccfrec/training/presets.py): paper, "
-                                   "fast, beauty, office, yelp; options below override it")
-    train_parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
-    train_parser.add_argument("--loss", choices=("full", "sampled"))
-    train_parser.add_argument("--num-negatives", type=int)
-    train_parser.add_argument("--mcm-weight", type=float)
-    train_parser.add_argument("--msa-weight", type=float)
-    train_parser.add_argument("--dropout", type=float)
-    train_parser.add_argument("--max-history", type=int)
-    train_parser.add_argument("--batch-size", type=int)
-    train_parser.add_argument("--learning-rate", type=float)
-    train_parser.add_argument("--warmup-steps", type=int)
-    train_parser.add_argument("--epochs", type=int)
-    train_parser.add_argument("--steps-per-epoch", type=int,
-                              help="steps between validations (default: one pass over the data)")
-    train_parser.add_argument("--patience", type=int)
-    train_parser.add_argument("--time-budget-minutes", type=float)
-    train_parser.add_argument("--seed", type=int)
-    train_parser.add_argument("--jit-compile", action="store_const", const=True,
-                              help="XLA train step")
-    train_parser.add_argument("--strategy",
-                              help="tf.distribute strategy: auto (multi-worker from TF_CONFIG, "
-                                   "mirrored on several GPUs, else one device), default, "
-                                   "mirrored, multi-worker")
+    add_training_options(train_parser)
     evaluation_options(train_parser)
     train_parser.add_argument("--no-progress", action="store_true")
     train_parser.set_defaults(func=cmd_train)

@@ -16,34 +16,26 @@ import sys
 
 from tfx_pipeline.pipeline.configs import DEFAULT_SCHEMA, RUNNING_MODES, PipelineConfig
 
-# Trainer options: (flag destination, config field, which config).
-TRAIN_FIELDS = {"max_epochs": "train_config", "steps_per_epoch": "train_config",
-                "time_budget_minutes": "train_config", "batch_size": "train_config",
-                "learning_rate": "train_config", "patience": "train_config",
-                "seed": "train_config", "strategy": "train_config",
-                "loss": "model_config", "num_negatives": "model_config"}
 CODES_FIELDS = ("method", "pca_dim", "codes_per_view", "codebook_size")
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    model_config, train_config = {}, {}
-    for field, target in TRAIN_FIELDS.items():
-        value = getattr(args, field, None)
-        if value is not None:
-            (model_config if target == "model_config" else train_config)[field] = value
+    from tf_ccfrec.cli import training_overrides
+
+    model_config, train_config = training_overrides(args)
     codes = {f: getattr(args, f"codes_{f}") for f in CODES_FIELDS
              if getattr(args, f"codes_{f}", None) is not None}
     schema = None if args.schema == "infer" else args.schema
-    root = args.pipeline_root
     return PipelineConfig(
-        input_dir=args.input, format=args.format, pipeline_root=root,
+        input_dir=args.input, format=args.format, pipeline_root=args.pipeline_root,
         serving_model_dir=args.serving_model_dir,
         metadata_path=getattr(args, "metadata", None), pipeline_name=args.pipeline_name,
         views=args.views, max_history=args.max_history, k_core=args.k_core,
         schema_path=schema, codes=codes, embedding_cache=args.embedding_cache,
         model=args.model, preset=args.preset, model_config=model_config,
         train_config=train_config, top_k=args.top_k, min_recall_at_10=args.min_recall_at_10,
-        max_relative_drop=args.max_relative_drop, beam_args=list(args.beam_arg or []),
+        max_relative_drop=args.max_relative_drop, sampled_negatives=args.sampled_negatives,
+        beam_args=list(args.beam_arg or []),
         direct_num_workers=args.direct_num_workers,
         direct_running_mode=args.direct_running_mode,
         enable_cache=not getattr(args, "no_cache", False))
@@ -100,6 +92,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, local: bool) -> None:
+    from tf_ccfrec.cli import add_training_options
     from tf_ccfrec.data import readers
 
     p.add_argument("--input", required=True, type=_absolute if local else str,
@@ -119,17 +112,9 @@ def _common(p: argparse.ArgumentParser, local: bool) -> None:
     p.add_argument("--embedding-cache", default="",
                    help="SemanticCodesGen's embedding cache directory (default none)")
     p.add_argument("--model", choices=("ccfrec", "sasrec"), default="ccfrec")
-    p.add_argument("--preset", default="paper", help="training preset (tf_ccfrec presets)")
-    p.add_argument("--max-epochs", type=int)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--time-budget-minutes", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--strategy", help="tf.distribute strategy of the Trainer")
-    p.add_argument("--loss", choices=("full", "sampled"))
-    p.add_argument("--num-negatives", type=int)
+    add_training_options(p, max_history=False)
+    p.add_argument("--sampled-negatives", type=int, default=100,
+                   help="negatives per example of the sampled protocol")
     p.add_argument("--top-k", type=int, default=100, help="items per serving answer")
     p.add_argument("--min-recall-at-10", type=float, default=0.0,
                    help="blessing needs at least this overall Recall@10")

@@ -85,7 +85,8 @@ class PipelineConfig:
                 f"--direct_num_workers={self.direct_num_workers}", *self.beam_args]
 
     def trainer_config(self) -> Dict[str, Any]:
-        return {"model": self.model, "preset": self.preset, "model_config": self.model_config,
+        return {"model": self.model, "preset": self.preset,
+                "model_config": {**self.model_config, "max_history": self.max_history},
                 "train_config": {"sampled_negatives": self.sampled_negatives,
                                  **self.train_config},
                 "top_k": self.top_k}
