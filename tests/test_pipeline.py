@@ -181,6 +181,45 @@ def test_pushed_model_takes_raw_item_ids(pipeline_runs):
                                rtol=1e-5)
 
 
+def test_rest_api_serves_the_pushed_model(pipeline_runs):
+    """`ccfrec serve` over the Pusher's directory answers raw item ids."""
+    from tests.test_serving import _free_port, call
+
+    pushed = pipeline_runs["summaries"][1]["pushed_model"]
+    version = int(os.path.basename(pushed.rstrip("/")))
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tf_ccfrec.cli", "serve", "--model-base",
+         os.path.join(str(pipeline_runs["root"]), "serving"), "--model-name", "ccfrec",
+         "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    server = {"url": f"http://127.0.0.1:{port}"}
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                status, answer = call(server, "/v1/models/ccfrec")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.time() < deadline and process.poll() is None, \
+                process.communicate()[0][-3000:] if process.poll() is not None else "timeout"
+            time.sleep(0.5)
+        assert str(version) in [v["version"] for v in answer["model_version_status"]]
+        from tf_ccfrec.data import readers
+
+        data = readers.read("lcrec", os.path.join(pipeline_runs["root"], "raw"))
+        histories = [seq[:-1] for seq in list(data.sequences.values())[:3]]
+        status, rows = call(server, "/v1/models/ccfrec:predict", {"instances": histories})
+        assert status == 200
+        assert [len(r["item_ids"]) for r in rows["predictions"]] == [10, 10, 10]
+        assert not any(r["fallback"] for r in rows["predictions"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def test_schema_anomalies_stop_the_run(tmp_path):
     """Histories longer than the curated schema allows: the run stops at AnomaliesGate with the
     split, feature and problem; nothing is trained or pushed."""
