@@ -22,5 +22,7 @@ COPY setup.py pyproject.toml README.md ./
 COPY tf_ccfrec/ tf_ccfrec/
 COPY tfx_pipeline/ tfx_pipeline/
 COPY serving/ serving/
+# The start-up hook runs tf_ccfrec.compat in every Python of the image, Beam workers included.
 RUN pip install --no-cache-dir --no-deps . \
- && python -c "import tf_ccfrec.compat, tfx_pipeline.pipeline.pipeline, tfx_pipeline.models.model"
+ && python -m tf_ccfrec.startup_hook \
+ && python -c "import tfx.components, tfx_pipeline.pipeline.pipeline, tfx_pipeline.models.model"

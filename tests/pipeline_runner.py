@@ -1,5 +1,9 @@
 """Runs the TFX pipeline on the first USERS Office users (their real items and text), small
-model, for the pipeline tests: `python -m tests.pipeline_runner ROOT USERS [MAX_HISTORY]`.
+model, for the pipeline tests:
+
+    python -m tests.pipeline_runner ROOT USERS [--max-history N] [--min-length N]
+        [--running-mode MODE --workers N]
+
 Prints the run summary as JSON on its last line."""
 
 import json
@@ -26,7 +30,8 @@ def office_subset(directory: str, users: int, min_length: int = 0) -> str:
     return directory
 
 
-def config(root: str, users: int, max_history: int = 20, min_length: int = 0):
+def config(root: str, users: int, max_history: int = 20, min_length: int = 0,
+           running_mode: str = "in_memory", workers: int = 1):
     from tfx_pipeline.pipeline.configs import PipelineConfig
 
     return PipelineConfig(
@@ -38,16 +43,24 @@ def config(root: str, users: int, max_history: int = 20, min_length: int = 0):
         model_config={"dim": 16, "fusion_layers": 1, "sequence_layers": 1, "ffn_dim": 32,
                       "num_negatives": 64},
         train_config={"batch_size": 64, "max_epochs": 4, "warmup_steps": 5},
-        top_k=10)
+        top_k=10, direct_running_mode=running_mode, direct_num_workers=workers)
 
 
 def main(argv):
+    import argparse
+
     from tfx_pipeline import local_runner
 
-    root, users = argv[0], int(argv[1])
-    max_history = int(argv[2]) if len(argv) > 2 else 20
-    min_length = int(argv[3]) if len(argv) > 3 else 0
-    summary = local_runner.run(config(root, users, max_history, min_length))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("root")
+    parser.add_argument("users", type=int)
+    parser.add_argument("--max-history", type=int, default=20)
+    parser.add_argument("--min-length", type=int, default=0)
+    parser.add_argument("--running-mode", default="in_memory")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    summary = local_runner.run(config(args.root, args.users, args.max_history, args.min_length,
+                                      args.running_mode, args.workers))
     print(json.dumps(summary, default=str))
 
 

@@ -222,8 +222,11 @@ def test_rest_api_serves_the_pushed_model(pipeline_runs):
 
 def test_schema_anomalies_stop_the_run(tmp_path):
     """Histories longer than the curated schema allows: the run stops at AnomaliesGate with the
-    split, feature and problem; nothing is trained or pushed."""
-    code, output = _finish(_runner(tmp_path, 40, 30, 25), timeout=600)
+    split, feature and problem; nothing is trained or pushed. The Beam components run on
+    DirectRunner's multi-processing mode with 2 worker processes here."""
+    code, output = _finish(_runner(tmp_path, 40, "--max-history", 30, "--min-length", 25,
+                                   "--running-mode", "multi_processing", "--workers", 2),
+                           timeout=600)
     assert code != 0
     assert "DataAnomaliesError" in output
     assert "the examples do not match the schema" in output

@@ -62,6 +62,8 @@ MIN_GLIBC = (2, 38)
 SUPPORTED_PYTHONS = ((3, 10), (3, 11), (3, 12), (3, 13))
 # Bump when the layout of what this file builds changes, so old caches are not reused.
 LAYOUT_VERSION = "1"
+# Bumped when what a venv holds besides the requirements changes (2: the compat start-up hook).
+VENV_LAYOUT_VERSION = "2"
 ACTIVE_VAR = "CCFREC_ENV_ACTIVE"
 
 # Host files carried into the rootfs at run time: name resolution, CA certificates, pip and apt
@@ -227,7 +229,8 @@ def requirements_key(files, python_tag):
       files: {file name: contents}.
       python_tag: e.g. 'rootfs-trixie' or 'cp311'.
     """
-    digest = hashlib.sha256(("layout %s\npython %s\n" % (LAYOUT_VERSION, python_tag)).encode())
+    digest = hashlib.sha256(("layout %s\npython %s\n" % (VENV_LAYOUT_VERSION,
+                                                         python_tag)).encode())
     for name in sorted(files):
         digest.update(("== %s\n" % name).encode())
         digest.update(files[name].encode())
@@ -405,6 +408,20 @@ def pip_install_argv(pip, req_dir, files, python):
     return argv
 
 
+def write_startup_hook(venv):
+    """Puts tf_ccfrec/startup_hook.py's .pth into the venv (host path): every Python of the
+    environment, Beam's worker processes included, then runs tf_ccfrec.compat first."""
+    import glob
+
+    from tf_ccfrec import startup_hook
+
+    sites = glob.glob(os.path.join(venv, "lib", "python*", "site-packages"))
+    if not sites:
+        raise EnvError("%s has no site-packages" % venv)
+    for site in sites:
+        startup_hook.install(site)
+
+
 def write_requirements(req_dir, files):
     os.makedirs(req_dir, exist_ok=True)
     for name, text in files.items():
@@ -443,6 +460,7 @@ class VenvEnvironment(object):
                  pip_install_argv(pip, req_dir, self.files, sys.version_info[:2]), hint)
         run_step("pip: installing %s with --no-deps" % NODEPS_FILE,
                  [pip, "install", "--no-deps", "-r", os.path.join(req_dir, NODEPS_FILE)], hint)
+        write_startup_hook(self.venv)
         open(os.path.join(self.venv, ".complete"), "w").close()
 
     def remove_venv(self):
@@ -535,6 +553,7 @@ class RootfsEnvironment(object):
                  self._enter_argv(self.rootfs, [pip, "install", "--no-deps", "-r",
                                                 req_dir + "/" + NODEPS_FILE], "/",
                                   bind_repo=False), hint, env=inner_env)
+        write_startup_hook(host_venv)
         open(self._host(self.venv + "/.complete"), "w").close()
 
     def remove_venv(self):

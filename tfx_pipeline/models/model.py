@@ -83,6 +83,9 @@ def run_fn(fn_args) -> None:
     item_ids = [v.decode() if isinstance(v, bytes) else v for v in
                 tf_transform_output.vocabulary_by_name(features.ITEM_VOCABULARY)]
     artifact = artifact_lib.reorder(artifact_lib.load(fn_args.codes_uri), item_ids)
+    if "dim" not in (custom.get("model_config") or {}):
+        # The fusion's width is the view vectors' (PCA) width; follow the codes component's.
+        model_config = dataclasses.replace(model_config, dim=int(artifact.view_vectors.shape[-1]))
     # train_files: ["<transformed_examples>/Split-train/*"].
     examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
     data = TransformedData(examples_uri, item_ids, model_config.max_history)

@@ -1,0 +1,30 @@
+"""A `.pth` file that imports `tf_ccfrec.compat` when any Python of the environment starts.
+
+Every tf-ccfrec entry point imports `tf_ccfrec.compat` first, but some processes are not ours
+to start: Beam's multi-processing DirectRunner (and Dataflow, Flink or Spark workers) start
+fresh interpreters that unpickle TFX's DoFns, and `tfx.components` imports
+`tensorflow_recommenders`, which fails under TF 2.21 without the compat hook (see compat.py).
+Site-packages `.pth` lines that begin with `import` run at interpreter start-up; this one is a
+no-op where tf_ccfrec is not importable.
+
+    python -m tf_ccfrec.startup_hook      writes it into this interpreter's site-packages
+"""
+
+import os
+import sysconfig
+
+FILE_NAME = "tf_ccfrec_compat.pth"
+LINE = ('import sys; exec("try:\\n    import tf_ccfrec.compat\\nexcept ImportError:\\n    pass")'
+        "\n")
+
+
+def install(site_packages: str) -> str:
+    """Writes the hook into `site_packages`; returns its path."""
+    path = os.path.join(site_packages, FILE_NAME)
+    with open(path, "w") as f:
+        f.write(LINE)
+    return path
+
+
+if __name__ == "__main__":
+    print(install(sysconfig.get_paths()["purelib"]))
