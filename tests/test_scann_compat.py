@@ -59,6 +59,7 @@ def test_scann_pybind_recall_against_exact_search(tmp_path):
 def _python(code, legacy_keras=True):
     full_env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     full_env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    full_env["CCFREC_NO_STARTUP_HOOK"] = "1"  # only what `code` imports
     if legacy_keras:
         full_env["TF_USE_LEGACY_KERAS"] = "1"
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=full_env,

@@ -62,8 +62,8 @@ MIN_GLIBC = (2, 38)
 SUPPORTED_PYTHONS = ((3, 10), (3, 11), (3, 12), (3, 13))
 # Bump when the layout of what this file builds changes, so old caches are not reused.
 LAYOUT_VERSION = "1"
-# Bumped when what a venv holds besides the requirements changes (2: the compat start-up hook).
-VENV_LAYOUT_VERSION = "2"
+# Bumped when what a venv holds besides the requirements changes (3: the compat start-up hook).
+VENV_LAYOUT_VERSION = "3"
 ACTIVE_VAR = "CCFREC_ENV_ACTIVE"
 
 # Host files carried into the rootfs at run time: name resolution, CA certificates, pip and apt

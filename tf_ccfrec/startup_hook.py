@@ -5,7 +5,8 @@ to start: Beam's multi-processing DirectRunner (and Dataflow, Flink or Spark wor
 fresh interpreters that unpickle TFX's DoFns, and `tfx.components` imports
 `tensorflow_recommenders`, which fails under TF 2.21 without the compat hook (see compat.py).
 Site-packages `.pth` lines that begin with `import` run at interpreter start-up; this one is a
-no-op where tf_ccfrec is not importable.
+no-op where tf_ccfrec is not importable or CCFREC_NO_STARTUP_HOOK is set (to see the stack
+without the compat module, as tests/test_scann_compat.py does).
 
     python -m tf_ccfrec.startup_hook      writes it into this interpreter's site-packages
 """
@@ -14,8 +15,9 @@ import os
 import sysconfig
 
 FILE_NAME = "tf_ccfrec_compat.pth"
-LINE = ('import sys; exec("try:\\n    import tf_ccfrec.compat\\nexcept ImportError:\\n    pass")'
-        "\n")
+DISABLE_VAR = "CCFREC_NO_STARTUP_HOOK"
+LINE = ('import os; exec("if not os.environ.get(\'%s\'):\\n    try:\\n        import tf_ccfrec.compat'
+        '\\n    except ImportError:\\n        pass")\n' % DISABLE_VAR)
 
 
 def install(site_packages: str) -> str:
