@@ -3,7 +3,6 @@
 HISTORY = "history"
 TARGET = "target"
 POSITION = "position"
-USER_ID = "user_id"
 TARGET_POPULARITY = "target_popularity"
 HISTORY_LENGTH_BUCKET = "history_length_bucket"
 TARGET_CATEGORY = "target_category"
