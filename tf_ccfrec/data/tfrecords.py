@@ -14,7 +14,7 @@ Files are GZIP-compressed and written in a fixed order, so the same input gives 
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Iterator, List, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from tf_ccfrec.data.dataset import SequenceDataset
 from tf_ccfrec.data.splits import SPLITS, Example
@@ -111,13 +111,27 @@ def read_examples(directory: str, split: str) -> List[Example]:
 
 def read_catalog(directory: str, views: List[str]) -> Tuple[List[str], Dict[str, Dict[str, str]]]:
     """(item ids in file order, {item id: {view: text}}) of a prepared dataset's catalog."""
+    order, items, _ = read_catalog_files([os.path.join(directory, CATALOG_DIR, CATALOG_SHARD)],
+                                         views)
+    return order, items
+
+
+def read_catalog_files(paths: List[str], views: Optional[List[str]] = None
+                       ) -> Tuple[List[str], Dict[str, Dict[str, str]], List[str]]:
+    """(item ids in order, {item id: {view: text}}, views) of catalog TFRecord files (a prepared
+    catalog, or the pipeline's catalog split); views default to every `text_<view>` feature of
+    the first record, sorted."""
     import tensorflow as tf
 
     order, items = [], {}
-    for record in _records(os.path.join(directory, CATALOG_DIR, CATALOG_SHARD)):
-        f = tf.train.Example.FromString(record).features.feature
-        item = f["item_id"].bytes_list.value[0].decode()
-        order.append(item)
-        items[item] = {view: f[TEXT_PREFIX + view].bytes_list.value[0].decode()
-                       for view in views}
-    return order, items
+    for path in paths:
+        for record in _records(path):
+            f = tf.train.Example.FromString(record).features.feature
+            if views is None:
+                views = sorted(name[len(TEXT_PREFIX):] for name in f
+                               if name.startswith(TEXT_PREFIX))
+            item = f["item_id"].bytes_list.value[0].decode()
+            order.append(item)
+            items[item] = {view: f[TEXT_PREFIX + view].bytes_list.value[0].decode()
+                           for view in views}
+    return order, items, views or []

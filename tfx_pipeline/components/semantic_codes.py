@@ -31,17 +31,7 @@ def read_catalog(examples_uri: str) -> Tuple[List[str], Dict[str, Dict[str, str]
     files = sorted(tf.io.gfile.glob(os.path.join(examples_uri, "*")))
     if not files:
         raise ValueError(f"{examples_uri}: the catalog split has no files")
-    order, items, views = [], {}, None
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
-        if views is None:
-            views = sorted(name[len(tfrecords.TEXT_PREFIX):] for name in feature
-                           if name.startswith(tfrecords.TEXT_PREFIX))
-        item = feature["item_id"].bytes_list.value[0].decode()
-        order.append(item)
-        items[item] = {view: feature[tfrecords.TEXT_PREFIX + view].bytes_list.value[0].decode()
-                       for view in views}
-    return order, items, views or []
+    return tfrecords.read_catalog_files(files)
 
 
 @tfx.dsl.components.component
