@@ -21,7 +21,7 @@ env:
 # The main job: the TFX pipeline on the bundled dataset, raw files to a blessed model pushed to
 # serving_model/ccfrec/<version>; prints component times, the TFMA slice table and the model's path.
 PIPELINE_ROOT ?= out/pipeline
-PIPELINE_ARGS ?= --preset office --steps-per-epoch 20 --time-budget-minutes 7
+PIPELINE_ARGS ?= --preset office --time-budget-minutes 7
 run:
 	$(ENV_RUN) python -m tf_ccfrec.cli pipeline run --input $(DATA) --format $(FORMAT) \
 	  --root $(PIPELINE_ROOT) --serving-model-dir serving_model/ccfrec \

@@ -1,10 +1,12 @@
 #!/bin/sh
-# The training runs behind docs/results.md: every dataset x model, each under the same wall-clock
-# budget on this machine, then the tables and curves.
+# The training runs behind docs/results.md, then its tables and curves.
 #
 # Usage: bench/run_results.sh [BUDGET_MINUTES] [DATASET ...]
-#   BUDGET_MINUTES  training budget of each run (default 55)
+#   BUDGET_MINUTES  wall-clock training budget of CCFRec and of SASRec on each dataset (default 55)
 #   DATASET         beauty office yelp (default: all three)
+# CCFRec and SASRec train under the same budget. The ablations (no MCM, no MSA, no text
+# cross-attention, RQ codes) then train for exactly as many steps as that dataset's CCFRec run
+# took, so that each differs from it in one component only (not in how many examples it saw).
 # Runs already finished (metrics.json present) are skipped; an interrupted run resumes from its
 # last checkpoint. Needs ../shared/data (Beauty, Yelp) beside the repository.
 set -eu
@@ -12,6 +14,19 @@ cd "$(dirname "$0")/.."
 budget=${1:-55}
 [ $# -gt 0 ] && shift
 datasets=${*:-beauty office yelp}
+
+# train DATASET LABEL MODEL ABLATION CODES [OPTION ...]
+train() {
+    dataset=$1 label=$2 model=$3 ablation=$4 codes=$5
+    shift 5
+    dir=out/runs/$dataset-$label
+    [ -f "$dir/metrics.json" ] && return 0
+    mkdir -p out/runs
+    bin/ccfrec train --preset "$dataset" --model "$model" --ablation "$ablation" \
+        --data "out/$dataset/prepared" --codes "out/$dataset/$codes" --output "$dir" \
+        --no-progress "$@" > "$dir.log" 2>&1
+}
+
 for dataset in $datasets; do
     case $dataset in
         beauty) format=p5; input=../shared/data/beauty ;;
@@ -26,17 +41,13 @@ for dataset in $datasets; do
         --no-progress
     [ -d "$out/codes-rq" ] || bin/ccfrec codes build --input "$out/prepared" \
         --output "$out/codes-rq" --method rq --no-progress
-    for run in ccfrec:ccfrec:none:codes sasrec:sasrec:none:codes ccfrec-no-mcm:ccfrec:no-mcm:codes \
-               ccfrec-no-msa:ccfrec:no-msa:codes ccfrec-no-text:ccfrec:no-text:codes \
-               ccfrec-rq:ccfrec:none:codes-rq; do
-        IFS=: read -r label model ablation codes <<RUN
-$run
-RUN
-        dir=out/runs/$dataset-$label
-        [ -f "$dir/metrics.json" ] && continue
-        bin/ccfrec train --preset "$dataset" --model "$model" --ablation "$ablation" \
-            --data "$out/prepared" --codes "$out/$codes" --output "$dir" \
-            --time-budget-minutes "$budget" --no-progress > "$dir.log" 2>&1
+    train "$dataset" ccfrec ccfrec none codes --time-budget-minutes "$budget"
+    train "$dataset" sasrec sasrec none codes --time-budget-minutes "$budget"
+    epochs=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' \
+        "out/runs/$dataset-ccfrec/history.json")
+    for ablation in no-mcm no-msa no-text; do
+        train "$dataset" "ccfrec-$ablation" ccfrec "$ablation" codes --epochs "$epochs" --patience 1000
     done
+    train "$dataset" ccfrec-rq ccfrec none codes-rq --epochs "$epochs" --patience 1000
 done
 bin/env-run python bench/results.py --runs out/runs --plots docs/results

@@ -7,7 +7,7 @@
   (in-batch targets + 1,024 shared uniform negatives, logQ-corrected), which fuses only the
   step's items instead of the whole catalog, lr 2e-3 with 100 warm-up steps.
 - "beauty", "yelp": "fast", validating every 80 steps (32,000 examples) rather than once per pass.
-- "office": "fast".
+- "office": "fast", validating every 20 steps (8,000 examples, a fifth of a pass).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from tf_ccfrec.models.config import CCFRecConfig
 _FAST_MODEL = {"loss": "sampled", "num_negatives": 1024}
 _FAST_TRAIN = {"learning_rate": 2e-3, "warmup_steps": 100}
 _LARGE = {**_FAST_TRAIN, "steps_per_epoch": 80}
+_SMALL = {**_FAST_TRAIN, "steps_per_epoch": 20}
 
 PRESETS: Dict[str, Tuple[Dict[str, Any], Dict[str, Any]]] = {
     "paper": ({}, {}),
     "fast": (_FAST_MODEL, _FAST_TRAIN),
     "beauty": (_FAST_MODEL, _LARGE),
-    "office": (_FAST_MODEL, _FAST_TRAIN),
+    "office": (_FAST_MODEL, _SMALL),
     "yelp": (_FAST_MODEL, _LARGE),
 }
 
