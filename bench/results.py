@@ -5,7 +5,7 @@ Usage (inside the environment):
 
 Each run directory is `<dataset>-<label>` (e.g. `beauty-ccfrec`, `office-sasrec`) written by
 `ccfrec train --output`. Prints one Markdown table per dataset (test split: full ranking,
-sampled protocol, head/tail Recall@10, epochs, training minutes, examples/s) and writes
+sampled protocol, head/tail Recall@10, epochs, training minutes, examples/s, peak RSS) and writes
 `<plots>/<dataset>.png` with the validation curves.
 """
 
@@ -32,8 +32,8 @@ def main():
     for dataset, runs in datasets.items():
         print(f"\n### {dataset}\n")
         print("| model | R@5 | N@5 | R@10 | N@10 | sampled HR@10 | sampled N@10 | head R@10 | "
-              "tail R@10 | steps x batch | train min | examples/s |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "tail R@10 | steps x batch | train min | examples/s | peak GiB |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for label, directory in runs.items():
             with open(os.path.join(directory, "metrics.json")) as f:
                 m = json.load(f)
@@ -46,7 +46,8 @@ def main():
                   f"{t['ndcg@10']:.4f} | {t.get('sampled_hr@10', float('nan')):.4f} | "
                   f"{t.get('sampled_ndcg@10', float('nan')):.4f} | "
                   f"{t['head']['recall@10']:.4f} | {t['tail']['recall@10']:.4f} | {steps} | "
-                  f"{m['train_seconds'] / 60:.1f} | {m.get('train_examples_per_second', 0):.1f} |")
+                  f"{m['train_seconds'] / 60:.1f} | {m.get('train_examples_per_second', 0):.1f} | "
+                  f"{m['peak_rss_gib'] if 'peak_rss_gib' in m else '-'} |")
         plot_curves(runs, os.path.join(args.plots, f"{dataset}.png"), title=dataset)
 
 

@@ -51,6 +51,7 @@ def test_train_resume_and_evaluate(tmp_path, office_slice):
     first = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", SMALL, config,
                         verbose=0)
     assert first["epochs"] == 2
+    assert 0.1 < first["peak_rss_gib"] < 24
     for split in ("valid", "test"):
         assert first[split]["examples"] == 150
         assert 0.0 <= first[split]["ndcg@10"] <= first[split]["recall@10"] <= 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import time
 from typing import Any, Dict, Optional
 
@@ -251,6 +252,8 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         # Training steps only: per-epoch validation is left out.
         result["train_examples_per_second"] = round(
             examples / max(1e-9, train_seconds - callback.validation_seconds), 1)
+    # The process's peak resident memory so far (training and evaluation; Linux reports KiB).
+    result["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     atomic.write_json(history_path, log)
     atomic.write_json(os.path.join(output_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
