@@ -64,8 +64,12 @@ def test_train_resume_and_evaluate(tmp_path, office_slice):
     resumed = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", SMALL, more,
                           verbose=0)
     assert resumed["epochs"] == 3
-    assert [h["epoch"] for h in json.loads((tmp_path / "run" / "history.json").read_text())] \
-        == [1, 2, 3]
+    resumed_history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in resumed_history] == [1, 2, 3]
+    # Time accumulates over both invocations.
+    assert resumed_history[:2] == history
+    assert resumed_history[2]["seconds"] > history[1]["seconds"]
+    assert resumed["train_seconds"] > first["train_seconds"]
     # Evaluating the saved run gives the metrics training reported.
     again = restore.evaluate_run(str(tmp_path / "run"), "test")
     assert again["ndcg@10"] == pytest.approx(resumed["test"]["ndcg@10"], abs=1e-6)

@@ -47,9 +47,11 @@ class TrainConfig:
         with it the training data repeats, so validation, checkpoints and the time budget come
         at a steady rhythm on large datasets.
       patience: epochs without a better validation NDCG@10 before stopping.
-      time_budget_minutes: stop after this much training time (None: no limit).
+      time_budget_minutes: stop after this much training time in this invocation (None: no
+        limit); resuming a run grants the budget again.
       eval_batch_size: batch size of full-ranking evaluation.
-      seed: seeds TensorFlow, NumPy, the data order and the evaluation's sampled negatives.
+      seed: seeds TensorFlow, NumPy, the data order and the evaluation's sampled negatives
+        (a resumed run continues with the seed plus the epochs done).
       jit_compile: XLA-compile the train step.
       strategy: the tf.distribute strategy (`distribute.STRATEGIES`); "auto" picks multi-worker
         from TF_CONFIG, mirrored on several GPUs, else one device.
@@ -110,12 +112,16 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
     """Evaluates validation NDCG@10 each epoch, keeps the best weights, stops on patience or on
     the time budget, and checkpoints the training state for resuming."""
 
-    def __init__(self, valid, patience, budget_seconds, manager, state, writer, log):
+    def __init__(self, valid, patience, budget_seconds, manager, state, writer, log,
+                 history_path):
         super().__init__()
         self.valid, self.patience, self.budget = valid, patience, budget_seconds
         self.manager, self.state, self.writer, self.log = manager, state, writer, log
+        self.history_path = history_path
         self.started = time.time()
         self.validation_seconds = 0.0
+        # A resumed run's history continues the earlier invocations' clock.
+        self.seconds_before = log[-1]["seconds"] if log else 0.0
 
     def on_epoch_end(self, epoch, logs=None):
         validation_started = time.time()
@@ -137,7 +143,9 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
             save_best_weights(self.model, self.manager.directory)
         self.log.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", 0.0)),
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
-                         "seconds": round(time.time() - self.started, 1)})
+                         "seconds": round(self.seconds_before + time.time() - self.started,
+                                          1)})
+        atomic.write_json(self.history_path, self.log)
         print(f"epoch {epoch + 1}: loss {self.log[-1]['loss']:.4f}, valid recall@10 "
               f"{metrics['recall@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
               f"{' (best)' if improved else ''}", flush=True)
@@ -185,15 +193,14 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
     strategy = distribute.make_strategy(train_config.strategy)
     replicas = strategy.num_replicas_in_sync
 
-    def dataset(split, training):
+    def dataset(split, training, seed=train_config.seed):
         # Distributed training needs equal replica batches: drop the (reshuffled) remainder.
         return data.dataset(
             split, train_config.batch_size if training else train_config.eval_batch_size,
-            shuffle=training, seed=train_config.seed, drop_remainder=training and replicas > 1,
+            shuffle=training, seed=seed, drop_remainder=training and replicas > 1,
             repeat=training and train_config.steps_per_epoch is not None)
 
-    train_data, valid_data, test_data = (dataset("train", True), dataset("valid", False),
-                                         dataset("test", False))
+    valid_data, test_data = dataset("valid", False), dataset("test", False)
     with strategy.scope():
         model = build_model(model_name, model_config, artifact, seed=train_config.seed)
         optimizer = tf.keras.optimizers.AdamW(
@@ -215,21 +222,26 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         checkpoint.restore(manager.latest_checkpoint)
         if os.path.exists(history_path):
             with open(history_path) as f:
-                log = json.load(f)
+                log = [h for h in json.load(f) if h["epoch"] <= int(state["epoch"])]
         print(f"resuming after epoch {int(state['epoch'])} from {manager.latest_checkpoint}")
+    first_epoch = int(state["epoch"])
+    if first_epoch:
+        # A resumed run draws a new data order and new masks (the seed advanced by the epochs
+        # done) instead of replaying the first invocation's from its start.
+        tf.keras.utils.set_random_seed(train_config.seed + first_epoch)
+    train_data = dataset("train", True, seed=train_config.seed + first_epoch)
     writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
     budget = (train_config.time_budget_minutes * 60
               if train_config.time_budget_minutes is not None else None)
     callback = _ValidationAndStopping(valid_data, train_config.patience, budget, manager, state,
-                                      writer, log)
-    first_epoch = int(state["epoch"])
+                                      writer, log, history_path)
     started = time.time()
     if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
             train_config.patience:
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
                   steps_per_epoch=train_config.steps_per_epoch, callbacks=[callback],
                   verbose=verbose)
-    train_seconds = time.time() - started
+    train_seconds = time.time() - started  # this invocation's
     if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
     head = data.head()
@@ -241,7 +253,8 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
-              "train_seconds": round(train_seconds, 1),
+              # All invocations of a resumed run together.
+              "train_seconds": round(callback.seconds_before + train_seconds, 1),
               "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
               "valid": final(valid_data), "test": final(test_data)}
     epochs_run = result["epochs"] - first_epoch
