@@ -93,7 +93,8 @@ def test_sampled_loss_against_numpy():
     unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
     candidates = np.concatenate([targets, negatives])
     logits = unit(users) @ unit(np.concatenate([target_vectors, negative_vectors])).T / 0.07
-    q = np.concatenate([[2 / 3, 1 / 3, 2 / 3], np.full(4, 4 / NUM_ITEMS)])
+    # Expected copies among the candidates: in-batch counts, num_negatives / num_items.
+    q = np.concatenate([[2, 1, 2], np.full(4, 4 / NUM_ITEMS)])
     logits = logits - np.log(q)
     expected = []
     for row in range(3):

@@ -82,12 +82,17 @@ class SequentialRetrievalModel(tfrs.Model):
         """L_rec against the batch's targets plus shared uniform negatives, with logQ
         correction and accidental hits removed (this replica's share of the mean)."""
         batch = tf.shape(targets)[0]
-        # logQ: in-batch targets are drawn by popularity (their share of this batch), shared
-        # negatives uniformly.
+        # logQ: each candidate's logit less the log of how many copies of it the step is
+        # expected to draw, on one scale for both sources: an in-batch target, drawn by
+        # popularity, as often as it occurs in the batch; a shared negative, drawn uniformly,
+        # num_negatives / num_items times (so each stands for num_items / num_negatives items).
+        # Both are divided by the number of candidates, a shift the softmax ignores, because
+        # the task clips q to [1e-6, 1].
         _, index, counts = tf.unique_with_counts(targets)
-        in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / tf.cast(batch, tf.float32)
-        uniform_q = tf.fill(tf.shape(negatives),
-                            tf.cast(self.config.num_negatives / self.num_items, tf.float32))
+        candidates = tf.cast(batch + tf.size(negatives), tf.float32)
+        in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / candidates
+        uniform_q = tf.fill(tf.shape(negatives), tf.cast(
+            self.config.num_negatives / self.num_items, tf.float32)) / candidates
         losses = self.retrieval(
             normalize(users), normalize(tf.concat([target_vectors, negative_vectors], axis=0)),
             candidate_sampling_probability=tf.concat([in_batch_q, uniform_q], axis=0),
