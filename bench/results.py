@@ -6,7 +6,8 @@ Usage (inside the environment):
 Each run directory is `<dataset>-<label>` (e.g. `beauty-ccfrec`, `office-sasrec`) written by
 `ccfrec train --output`. Prints one Markdown table per dataset (test split: full ranking,
 sampled protocol, head/tail Recall@10, epochs, training minutes, examples/s, peak RSS) and writes
-`<plots>/<dataset>.png` with the validation curves.
+`<plots>/<dataset>.png` with the validation curves. Each table ends with the popularity
+baseline (full ranking only) on the dataset the runs were trained on.
 """
 
 import argparse
@@ -15,6 +16,21 @@ import json
 import os
 
 from tf_ccfrec.training.curves import plot_curves
+
+
+def popularity_row(run_directory):
+    """The popularity baseline's test-split row for the data `run_directory` trained on."""
+    from tf_ccfrec.codes import artifact
+    from tf_ccfrec.training import evaluation, inputs
+
+    with open(os.path.join(run_directory, "config.json")) as f:
+        config = json.load(f)
+    item_ids = artifact.load(config["codes"]).item_ids
+    counts = evaluation.training_interactions(config["prepared"], item_ids)
+    t = evaluation.popularity_metrics(
+        counts, inputs.make_dataset(config["prepared"], "test", item_ids, 1024))
+    return (f"| popularity | {t['recall@5']:.4f} | {t['ndcg@5']:.4f} | {t['recall@10']:.4f} | "
+            f"{t['ndcg@10']:.4f} |" + " - |" * 8)
 
 
 def main():
@@ -48,6 +64,7 @@ def main():
                   f"{t['head']['recall@10']:.4f} | {t['tail']['recall@10']:.4f} | {steps} | "
                   f"{m['train_seconds'] / 60:.1f} | {m.get('train_examples_per_second', 0):.1f} | "
                   f"{m['peak_rss_gib'] if 'peak_rss_gib' in m else '-'} |")
+        print(popularity_row(directory))
         plot_curves(runs, os.path.join(args.plots, f"{dataset}.png"), title=dataset)
 
 
