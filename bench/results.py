@@ -20,12 +20,12 @@ from tf_ccfrec.training.curves import plot_curves
 
 def popularity_row(run_directory):
     """The popularity baseline's test-split row for the data `run_directory` trained on."""
-    from tf_ccfrec.codes import artifact
-    from tf_ccfrec.training import evaluation, inputs
+    from tf_ccfrec.training import evaluation, inputs, train
 
     with open(os.path.join(run_directory, "config.json")) as f:
         config = json.load(f)
-    item_ids = artifact.load(config["codes"]).item_ids
+    with open(os.path.join(run_directory, train.ITEM_ORDER)) as f:
+        item_ids = f.read().splitlines()
     counts = evaluation.training_interactions(config["prepared"], item_ids)
     t = evaluation.popularity_metrics(
         counts, inputs.make_dataset(config["prepared"], "test", item_ids, 1024))
