@@ -27,6 +27,9 @@ VARIANTS = {
     "full-jit": (CCFRecConfig(), True),
     "no-aux-jit": (CCFRecConfig(mcm_weight=0.0, msa_weight=0.0), True),
     "sampled": (CCFRecConfig(loss="sampled", num_negatives=1024), False),
+    # Fusion activations kept for the backward pass instead of recomputed there.
+    "full-keep": (CCFRecConfig(recompute=False), False),
+    "sampled-keep": (CCFRecConfig(loss="sampled", num_negatives=1024, recompute=False), False),
 }
 
 

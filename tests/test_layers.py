@@ -8,6 +8,8 @@ from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
 from tf_ccfrec.layers.code_masker import CodeMasker
 from tf_ccfrec.layers.fusion import CodeGuidedFusion, CodeGuidedFusionBlock
 from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
+from tf_ccfrec.layers.seeded_attention import SeededMultiHeadAttention
+from tf_ccfrec.layers.seeded_dropout import seeded_dropout
 from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
 
 
@@ -49,6 +51,50 @@ def test_fusion_shapes_and_item_vector():
     clone = _round_trip(fusion)
     assert clone.num_layers == 2
     _round_trip(CodeGuidedFusionBlock(dim=16, num_heads=2, ffn_dim=32))
+
+
+def test_seeded_dropout_is_a_function_of_seed_and_salt():
+    x = tf.ones((200, 50))
+    seed = tf.constant([1, 2])
+    a = seeded_dropout(x, 0.3, seed, 0).numpy()
+    np.testing.assert_array_equal(a, seeded_dropout(x, 0.3, seed, 0).numpy())
+    assert not np.array_equal(a, seeded_dropout(x, 0.3, seed, 1).numpy())
+    assert not np.array_equal(a, seeded_dropout(x, 0.3, tf.constant([1, 3]), 0).numpy())
+    assert (a == 0).mean() == pytest.approx(0.3, abs=0.02)
+    np.testing.assert_allclose(a[a > 0], 1 / 0.7, rtol=1e-6)
+    assert seeded_dropout(x, 0.3, None, 0) is x
+
+
+def test_seeded_attention_equals_keras_attention_without_dropout():
+    query, value = tf.random.normal((3, 5, 16)), tf.random.normal((3, 4, 16))
+    keras = tf.keras.layers.MultiHeadAttention(2, 8)
+    seeded = SeededMultiHeadAttention(2, 8)
+    expected = keras(query, value)
+    seeded(query, value)
+    seeded.set_weights(keras.get_weights())
+    np.testing.assert_allclose(seeded(query, value), expected, atol=1e-5)
+    # Training: the probabilities' dropout follows the seed.
+    dropping = SeededMultiHeadAttention(2, 8, dropout=0.5)
+    dropping(query, value)
+    dropping.set_weights(keras.get_weights())
+    seed = tf.constant([4, 5])
+    first = dropping(query, value, seed=seed).numpy()
+    np.testing.assert_array_equal(first, dropping(query, value, seed=seed).numpy())
+    assert not np.allclose(first, expected, atol=1e-3)
+    clone = SeededMultiHeadAttention.from_config(dropping.get_config())
+    assert (clone.get_config()["num_heads"], clone.get_config()["dropout"]) == (2, 0.5)
+
+
+def test_fusion_dropout_follows_the_seed_in_training_only():
+    fusion = CodeGuidedFusion(num_layers=2, dim=16, num_heads=2, ffn_dim=32, dropout=0.2)
+    h0, views = tf.random.normal((4, 12, 16)), tf.random.normal((4, 3, 16))
+    seed = tf.constant([7, 8])
+    item, _ = fusion(h0, views, training=True, seed=seed)
+    np.testing.assert_array_equal(item, fusion(h0, views, training=True, seed=seed)[0])
+    assert not np.allclose(item, fusion(h0, views, training=True, seed=seed + 1)[0])
+    assert not np.allclose(item, fusion(h0, views, training=True)[0])
+    inference = fusion(h0, views)[0]
+    np.testing.assert_array_equal(inference, fusion(h0, views, seed=seed)[0])
 
 
 def test_sequence_encoder_is_causal_and_ignores_padding():

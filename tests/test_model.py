@@ -20,7 +20,8 @@ def _seed():
 
 def _model(**overrides):
     rng = np.random.default_rng(0)
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, **overrides)
+    config = CCFRecConfig(**{"dim": DIM, "ffn_dim": 32, "max_history": 5, "dropout": 0.0,
+                             **overrides})
     codes = rng.integers(0, K, (NUM_ITEMS, NUM_CODES))
     views = rng.standard_normal((NUM_ITEMS, VIEWS, DIM)).astype(np.float32)
     return CCFRecModel(config, codes, views, codebook_size=K, seed=0)
@@ -128,6 +129,54 @@ def test_chunked_catalog_fusion_equals_fusing_at_once():
     with tf.GradientTape() as tape:
         loss = chunked.compute_loss(_batch(), training=True)
     assert all(g is not None for g in tape.gradient(loss, chunked.trainable_variables))
+
+
+def _fusion_gradients(model, tokens, views, seed):
+    with tf.GradientTape() as tape:
+        items, hidden = model.fuse_in_chunks(tokens, views, training=True) if seed is None \
+            else model.fuse(tokens, views, training=True, seed=seed)
+        loss = tf.reduce_sum(items ** 2) + tf.reduce_sum(tf.sin(hidden))
+    return loss, tape.gradient(loss, model.trainable_variables)
+
+
+def test_recomputed_fusion_has_the_gradients_of_the_kept_one():
+    recomputed, kept = _model(dropout=0.3), _model(dropout=0.3, recompute=False)
+    kept.set_weights(recomputed.get_weights())
+    items = tf.range(1, NUM_ITEMS + 1)
+    tokens, views = tf.gather(kept.code_tokens, items), tf.gather(kept.view_vectors, items)
+    seed = tf.constant([3, 4])
+    for run in (lambda m: _fusion_gradients(m, tokens, views, seed),
+                tf.function(lambda m: _fusion_gradients(m, tokens, views, seed))):
+        loss, grads = run(recomputed)
+        kept_loss, kept_grads = run(kept)
+        assert float(loss) == pytest.approx(float(kept_loss), rel=1e-6)
+        fusion_grads = [(g, k) for g, k, v in zip(grads, kept_grads,
+                                                  recomputed.trainable_variables)
+                        if v.name.startswith(("fusion", "code_embedding"))]
+        assert fusion_grads and all(g is not None for g, _ in fusion_grads)
+        for g, k in fusion_grads:
+            np.testing.assert_allclose(tf.convert_to_tensor(g), tf.convert_to_tensor(k),
+                                       atol=1e-5)
+
+
+def test_fusion_in_chunks_of_unknown_count_equals_fusing_at_once():
+    chunked, whole = _model(fusion_chunk=4), _model(fusion_chunk=0)
+    whole.set_weights(chunked.get_weights())
+    items = tf.constant([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2, 6])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+    def fused(items):  # the count is unknown while tracing
+        tokens = tf.gather(chunked.code_tokens, items)
+        return chunked.fuse_in_chunks(tokens, tf.gather(chunked.view_vectors, items))
+
+    for count in (23, 3, 0, 90):  # more than 16 chunks of 4: larger chunks
+        some = tf.tile(items, [4])[:count]
+        vectors, hidden = fused(some)
+        expected = whole.fuse(tf.gather(whole.code_tokens, some),
+                              tf.gather(whole.view_vectors, some))
+        assert vectors.shape == (count, DIM) and hidden.shape == (count, NUM_CODES, DIM)
+        np.testing.assert_allclose(vectors, expected[0], atol=1e-5)
+        np.testing.assert_allclose(hidden, expected[1], atol=1e-5)
 
 
 def test_without_text_the_views_do_not_matter():

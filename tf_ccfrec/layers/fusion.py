@@ -5,25 +5,34 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_ccfrec.layers.seeded_attention import SeededMultiHeadAttention
+from tf_ccfrec.layers.seeded_dropout import draw_seed, fold_seed, seeded_dropout
+
 LAYER_NORM_EPSILON = 1e-12
 
 
 def _ffn(dim: int, ffn_dim: int, dropout: float, name: str) -> tf.keras.Sequential:
-    return tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation="gelu"),
-                                tf.keras.layers.Dropout(dropout),
-                                tf.keras.layers.Dense(dim)], name=name)
+    # Called layer by layer (seeded dropout in between); the Dropout layer stays so that the
+    # Sequential's layer numbering, and with it the checkpoint layout, is unchanged.
+    ffn = tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation="gelu"),
+                               tf.keras.layers.Dropout(dropout),
+                               tf.keras.layers.Dense(dim)], name=name)
+    ffn.build((None, None, dim))
+    return ffn
 
 
 @tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
 class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     """One fusion layer: self-attention among codes, cross-attention from codes to the view
     vectors, feed-forward; each sub-layer with residual connection and post-LayerNorm.
-    `use_text=False` leaves out the cross-attention (the ablation without text).
+    `use_text=False` leaves out the cross-attention (the ablation without text). Every dropout
+    mask is drawn from `seed` (`seeded_dropout`), so a recomputation reproduces the forward pass.
 
     Call args:
       codes: float [batch, num_codes, dim], the code hidden states.
       views: float [batch, num_views, dim], the frozen view vectors (keys and values).
       training: dropout on or off.
+      seed: int [2], the dropout seed in training (None: a fresh one).
 
     Returns:
       float [batch, num_codes, dim].
@@ -35,22 +44,30 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
         self.dim, self.num_heads, self.ffn_dim, self.dropout = dim, num_heads, ffn_dim, dropout
         self.use_text = use_text
         head = dim // num_heads
-        self.self_attention = tf.keras.layers.MultiHeadAttention(
+        self.self_attention = SeededMultiHeadAttention(
             num_heads, head, dropout=dropout, name="self_attention")
-        self.cross_attention = tf.keras.layers.MultiHeadAttention(
+        self.cross_attention = SeededMultiHeadAttention(
             num_heads, head, dropout=dropout, name="cross_attention")
         self.ffn = _ffn(dim, ffn_dim, dropout, "ffn")
         self.norms = [tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}")
                       for i in range(3)]
-        self.drop = tf.keras.layers.Dropout(dropout)
 
-    def call(self, codes, views, training=None):
-        h = self.norms[0](codes + self.drop(
-            self.self_attention(codes, codes, training=training), training=training))
+    def call(self, codes, views, training=None, seed=None):
+        if not training:
+            seed = None
+        elif seed is None:
+            seed = draw_seed()
+
+        def drop(x, salt):
+            return seeded_dropout(x, self.dropout, seed, salt)
+
+        h = self.norms[0](codes + drop(
+            self.self_attention(codes, codes, seed=fold_seed(seed, 1)), 2))
         if self.use_text:
-            h = self.norms[1](h + self.drop(
-                self.cross_attention(h, views, training=training), training=training))
-        return self.norms[2](h + self.drop(self.ffn(h, training=training), training=training))
+            h = self.norms[1](h + drop(
+                self.cross_attention(h, views, seed=fold_seed(seed, 3)), 4))
+        inner, _, outer = self.ffn.layers
+        return self.norms[2](h + drop(outer(drop(inner(h), 5)), 6))
 
     def get_config(self):
         config = super().get_config()
@@ -67,6 +84,8 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
       code_embeddings: float [batch, num_codes, dim], H0 (the item's code token embeddings).
       views: float [batch, num_views, dim], the frozen view vectors.
       training: dropout on or off.
+      seed: int [2], the dropout seed in training (None: a fresh one); the same seed gives the
+        same output, which is what lets `tf.recompute_grad` recompute it.
 
     Returns:
       (item vectors float [batch, dim] = mean_j H_L[j] + mean_j H0[j],
@@ -81,10 +100,14 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
         self.blocks = [CodeGuidedFusionBlock(dim, num_heads, ffn_dim, dropout, use_text,
                                              name=f"block{i}") for i in range(num_layers)]
 
-    def call(self, code_embeddings, views, training=None):
+    def call(self, code_embeddings, views, training=None, seed=None):
+        if not training:
+            seed = None
+        elif seed is None:
+            seed = draw_seed()
         h = code_embeddings
-        for block in self.blocks:
-            h = block(h, views, training=training)
+        for i, block in enumerate(self.blocks):
+            h = block(h, views, training=training, seed=fold_seed(seed, i))
         item = tf.reduce_mean(h, axis=-2) + tf.reduce_mean(code_embeddings, axis=-2)
         return item, h
 

@@ -32,13 +32,12 @@ class MaskedCodeModelingLoss(tf.keras.layers.Layer):
         self.temperature = temperature
 
     def call(self, hidden, table, targets, selected):
-        vocab = tf.shape(table)[0]
         h = tf.boolean_mask(hidden, selected)                        # [n, dim]
         y = tf.boolean_mask(tf.cast(targets, tf.int32), selected)    # [n]
-        logits = tf.matmul(_normalize(h), _normalize(table), transpose_b=True) / self.temperature
-        valid = tf.logical_and(tf.range(vocab) > 0, tf.range(vocab) < vocab - 1)
-        logits = tf.where(valid[tf.newaxis], logits, tf.cast(-1e9, logits.dtype))
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        # Scored against the code tokens only: rows 1 .. vocab - 2 (not padding, not [MASK]).
+        logits = tf.matmul(_normalize(h), _normalize(table[1:-1]),
+                           transpose_b=True) / self.temperature      # [n, vocab - 2]
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y - 1, logits=logits)
         return replica_share(tf.reduce_sum(losses), tf.size(y))
 
     def get_config(self):

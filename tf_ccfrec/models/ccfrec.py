@@ -10,8 +10,13 @@ from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
 from tf_ccfrec.layers.code_masker import CodeMasker
 from tf_ccfrec.layers.fusion import CodeGuidedFusion
 from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
+from tf_ccfrec.layers.seeded_dropout import draw_seed
 from tf_ccfrec.models.base import SequentialRetrievalModel
 from tf_ccfrec.models.config import CCFRecConfig
+
+
+# Parts a fusion over a number of items unknown while tracing is split into (see fuse_in_chunks).
+DYNAMIC_CHUNKS = 16
 
 
 class CCFRecModel(SequentialRetrievalModel):
@@ -47,20 +52,50 @@ class CCFRecModel(SequentialRetrievalModel):
                                  config.mask_prob, seed=seed, name="code_masker")
         self.mcm_loss = MaskedCodeModelingLoss(config.temperature, name="mcm")
         self.msa_loss = SymmetricInfoNCE(config.temperature, name="msa")
+        # Built here, not on first use: tf.recompute_grad cannot create variables.
+        self.fuse(self.code_tokens[:1], self.view_vectors[:1])
+        self._recomputed_fusion = tf.recompute_grad(self._seeded_fusion)
 
-    def fuse(self, tokens, views, training=None):
+    def _seeded_fusion(self, embeddings, views, seed):
+        return self.fusion(embeddings, views, training=True, seed=seed)
+
+    def fuse(self, tokens, views, training=None, seed=None):
         """Code tokens [n, num_codes] + views [n, num_views, dim] -> (item vectors [n, dim],
-        fusion outputs [n, num_codes, dim])."""
-        return self.fusion(self.code_embedding(tokens), views, training=training)
+        fusion outputs [n, num_codes, dim]). In training the dropout masks come from `seed`
+        (int [2]; None: a fresh one), and with `config.recompute` the fusion's activations are
+        recomputed in the backward pass rather than kept."""
+        embeddings = self.code_embedding(tokens)
+        if not training:
+            return self.fusion(embeddings, views)
+        seed = draw_seed() if seed is None else seed
+        if self.config.recompute:
+            return self._recomputed_fusion(embeddings, views, seed)
+        return self._seeded_fusion(embeddings, views, seed)
+
+    def fuse_in_chunks(self, tokens, views, training=None):
+        """`fuse` over at most `config.fusion_chunk` items at a time: the same outputs, and a
+        chunk's activations stay in cache (and, recomputed, are all the backward pass holds at
+        once). When n is unknown while tracing (the step's distinct items, its real history
+        positions) it is split into `DYNAMIC_CHUNKS` parts of at least `fusion_chunk` items,
+        the unneeded ones empty (tf.recompute_grad cannot run inside a loop)."""
+        chunk = self.config.fusion_chunk
+        count = tokens.shape[0]
+        if not chunk or (count is not None and count <= chunk):
+            return self.fuse(tokens, views, training=training)
+        if count is not None:
+            sizes = [min(chunk, count - start) for start in range(0, count, chunk)]
+        else:
+            count = tf.shape(tokens)[0]
+            size = tf.maximum(chunk, (count + DYNAMIC_CHUNKS - 1) // DYNAMIC_CHUNKS)
+            starts = tf.minimum(tf.range(DYNAMIC_CHUNKS) * size, count)
+            sizes = tf.unstack(tf.minimum(starts + size, count) - starts)
+        parts = [self.fuse(part_tokens, part_views, training=training) for part_tokens, part_views
+                 in zip(tf.split(tokens, sizes), tf.split(views, sizes))]
+        return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts))
 
     def vectors_of(self, items, training=None):
         tokens, views = tf.gather(self.code_tokens, items), tf.gather(self.view_vectors, items)
-        count, chunk = items.shape[0], self.config.fusion_chunk
-        if not chunk or count is None or count <= chunk:
-            return self.fuse(tokens, views, training=training)[0]
-        return tf.concat([self.fuse(tokens[start:start + chunk], views[start:start + chunk],
-                                    training=training)[0]
-                          for start in range(0, count, chunk)], axis=0)
+        return self.fuse_in_chunks(tokens, views, training=training)[0]
 
     def masked_objectives(self, history, users, training=None):
         """(L_MCM, L_MSA) of one batch: mask the codes of the history items, fuse them again,
@@ -71,8 +106,8 @@ class CCFRecModel(SequentialRetrievalModel):
         items = tf.gather_nd(history, positions)                       # [m]
         tokens = tf.gather(self.code_tokens, items)                    # [m, num_codes]
         masked, selected = self.masker(tokens, training=True)
-        masked_vectors, hidden = self.fuse(masked, tf.gather(self.view_vectors, items),
-                                           training=training)
+        masked_vectors, hidden = self.fuse_in_chunks(masked, tf.gather(self.view_vectors, items),
+                                                     training=training)
         mcm = self.mcm_loss(hidden, self.code_embedding.embeddings, tokens, selected)
         shape = tf.concat([tf.shape(history, out_type=tf.int64),
                            tf.constant([self.config.dim], tf.int64)], axis=0)

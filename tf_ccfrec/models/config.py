@@ -25,6 +25,9 @@ class CCFRecConfig:
       use_text: False drops the cross-attention to the view vectors (an ablation).
       fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
         result; on CPU a chunk's activations stay in cache (docs/model.md).
+      recompute: in training, keep only each fusion call's inputs for the backward pass and
+        recompute its activations there (`tf.recompute_grad`; the same gradients, the dropout
+        masks being seeded), instead of keeping every code token's activations.
     """
 
     dim: int = 128
@@ -42,6 +45,7 @@ class CCFRecConfig:
     num_negatives: int = 4096
     use_text: bool = True
     fusion_chunk: int = 1024
+    recompute: bool = True
 
     def __post_init__(self):
         if self.loss not in LOSSES:
