@@ -20,6 +20,18 @@ def test_dataset_preset_and_overrides():
     assert model.loss == "sampled" and model.num_negatives == 1024 and model.dropout == 0.3
     assert training.batch_size == 128 and training.steps_per_epoch == 80
     assert training.learning_rate == 2e-3
+    assert CCFRecConfig().recompute and not model.recompute  # memory vs speed
+
+
+@pytest.mark.parametrize("flag,expected", [("--recompute", True), ("--no-recompute", False),
+                                           (None, False)])
+def test_recompute_option_overrides_the_preset(flag, expected):
+    from tf_ccfrec import cli
+
+    argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
+    args = cli.build_parser().parse_args(argv + ([flag] if flag else []))
+    model_overrides, train_overrides = cli.training_overrides(args)
+    assert presets.configs("beauty", model_overrides, train_overrides)[0].recompute is expected
 
 
 @pytest.mark.parametrize("args,message", [
