@@ -9,7 +9,8 @@
 # took, so that each differs from it in one component only (not in how many examples it saw).
 # CCFRec and its ablations train on Yelp with lr 1e-3 (at the preset's 2e-3 its validation falls
 # after the first epoch, docs/results.md). Runs already finished (metrics.json present) are
-# skipped; an interrupted run resumes from its last checkpoint. Needs ../shared/data (Beauty, Yelp) beside the repository.
+# skipped; an interrupted run resumes from its last checkpoint. Needs ../shared/data (Beauty,
+# Yelp) beside the repository.
 set -eu
 cd "$(dirname "$0")/.."
 budget=${1:-55}
