@@ -6,7 +6,8 @@ Usage (inside the environment):
 Prints one JSON line: for all examples, for those whose target is the last history item, for
 those whose target is elsewhere in the (20-item) history, and for new targets, the share of
 examples and recall@5/10, ndcg@5/10 (full ranking over the catalog, no exclusion); and the
-seconds the ranking took (catalog fusion, scoring every example against the whole catalog, tracing included).
+seconds the ranking took (catalog fusion, scoring every example against the whole catalog,
+tracing included).
 """
 
 import argparse
@@ -22,8 +23,6 @@ def main():
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
 
-    import tensorflow as tf
-
     from tf_ccfrec.training import evaluation, inputs
     from tf_ccfrec.training.restore import load_run
 
@@ -31,17 +30,11 @@ def main():
     data = inputs.make_dataset(run["prepared"], args.split, run["item_ids"], 1024,
                                model.config.max_history)
     started = time.time()
-    table = model.item_vectors(training=False)
-
-    @tf.function
-    def ranks_of(history, targets):
-        scores = model.scores(model.user_vectors(history, table, training=False), table)
-        return evaluation.rank_of_target(scores, targets)
-
+    scores_of = evaluation.ranking_function(model)
     ranks, groups = [], []
     for batch in data:
         history, target = batch["history"].numpy(), batch["target"].numpy()
-        ranks.append(ranks_of(batch["history"], batch["target"]).numpy())
+        ranks.append(scores_of(batch["history"], batch["target"])[1].numpy())
         last = history[:, -1]  # right-aligned: the most recent item is the last column
         in_history = (history == target[:, None]).any(axis=1)
         groups.append(np.where(last == target, "last", np.where(in_history, "earlier", "new")))

@@ -162,6 +162,21 @@ def _summary(full: np.ndarray, sampled: Optional[np.ndarray], ks) -> Dict[str, f
     return result
 
 
+def ranking_function(model, exclude_history: bool = False):
+    """A tf.function (history [b, max_history], targets [b]) -> (scores [b, num_items + 1],
+    0-based target ranks [b]) against the whole catalog, fused once here (inference mode)."""
+    table = model.item_vectors(training=False)
+
+    @tf.function
+    def scores_of(history, targets):
+        scores = model.scores(model.user_vectors(history, table, training=False), table)
+        if exclude_history:
+            scores = remove_history(scores, history, targets)
+        return scores, rank_of_target(scores, targets)
+
+    return scores_of
+
+
 def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
              exclude_history: bool = False, sampled_negatives: int = 0,
              head: Optional[np.ndarray] = None, seed: int = 0) -> Dict[str, object]:
@@ -172,15 +187,7 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
       sampled_ndcg@10; with `head` (bool [num_items + 1]), "head" and "tail" dicts of the same
       metrics over the examples whose target is in / not in the head.
     """
-    table = model.item_vectors(training=False)
-
-    @tf.function
-    def scores_of(history, targets):
-        scores = model.scores(model.user_vectors(history, table, training=False), table)
-        if exclude_history:
-            scores = remove_history(scores, history, targets)
-        return scores, rank_of_target(scores, targets)
-
+    scores_of = ranking_function(model, exclude_history)
     full, sampled, targets = [], [], []
     for batch in dataset:
         scores, ranks = scores_of(batch["history"], batch["target"])
