@@ -245,9 +245,11 @@ def rootfs_key():
 
 # glibc malloc keeps TensorFlow's large, short-lived tensors in its heap (on transparent huge
 # pages) instead of mapping and unmapping them: a CCFRec training step spends a third of its time
-# in page faults otherwise (docs/model.md). A GLIBC_TUNABLES of the caller's wins.
+# in page faults otherwise (docs/model.md). One arena instead of one per thread (up to 8 per core)
+# lets every thread reuse the same freed blocks: the paper configuration's peak RSS falls from
+# 4.4 to 3.6 GiB at the same speed. A GLIBC_TUNABLES of the caller's wins.
 MALLOC_TUNABLES = ("glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4294967296:"
-                   "glibc.malloc.trim_threshold=4294967296")
+                   "glibc.malloc.trim_threshold=4294967296:glibc.malloc.arena_max=1")
 
 
 def inner_environment(host_env, venv, repo):
