@@ -7,8 +7,10 @@
 #   docker push REGISTRY/ccfrec-pipeline:TAG
 FROM tensorflow/tfx:1.21.0
 
-# TFRS needs Keras 2 (tf_ccfrec.compat sets it too; set here for any entry point).
+# TFRS needs Keras 2 (tf_ccfrec.compat sets it too; set here for any entry point). The malloc
+# tunables are bin/env-run's (docs/environment.md): faster training steps, lower peak memory.
 ENV TF_USE_LEGACY_KERAS=1 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296:glibc.malloc.arena_max=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 WORKDIR /tf-ccfrec

@@ -112,6 +112,11 @@ def test_inner_environment_tunes_malloc_unless_the_caller_did():
     assert own["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=4"
 
 
+def test_pipeline_image_sets_the_same_malloc_tunables():
+    dockerfile = open(os.path.join(REPO, "Dockerfile")).read()
+    assert "GLIBC_TUNABLES=%s " % er.MALLOC_TUNABLES in dockerfile
+
+
 def test_venv_environment_runs_commands_directly(tmp_path):
     env = er.VenvEnvironment(str(tmp_path), {"base.txt": "x==1\n"})
     argv, child_env = env.exec_argv(["python", "-V"], "/anywhere")
