@@ -186,6 +186,24 @@ def test_without_text_the_views_do_not_matter():
     np.testing.assert_allclose(model.item_vectors().numpy(), before, atol=1e-5)
 
 
+def test_msa_is_off_until_the_optimizer_has_taken_its_warmup_steps():
+    model = _model(mcm_weight=0.0, msa_warmup_steps=3)
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.0))  # steps count, weights stay
+    batch = _batch()
+    table = model.item_vectors()
+    rec = float(model.full_softmax_loss(model.user_vectors(batch["history"], table), table,
+                                        batch["target"]))
+    losses = []
+    record = tf.keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda step, logs: losses.append(float(logs["loss"])))
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(5), callbacks=[record], verbose=0)
+    assert int(model.optimizer.iterations) == 5
+    np.testing.assert_allclose(losses[:3], rec, rtol=1e-5)
+    assert min(losses[3:]) > rec + 0.1  # lambda_MSA * L_MSA from step 3 on
+    with pytest.raises(ValueError, match="msa_warmup_steps must be >= 0"):
+        CCFRecConfig(msa_warmup_steps=-1)
+
+
 def test_fit_lowers_the_loss():
     model = _model()
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))

@@ -34,6 +34,16 @@ def test_recompute_option_overrides_the_preset(flag, expected):
     assert presets.configs("beauty", model_overrides, train_overrides)[0].recompute is expected
 
 
+def test_msa_warmup_option_reaches_the_model_config():
+    from tf_ccfrec import cli
+
+    argv = ["train", "--preset", "yelp", "--data", "d", "--codes", "c", "--output", "o"]
+    args = cli.build_parser().parse_args(argv + ["--msa-warmup-steps", "320"])
+    model, _ = presets.configs("yelp", *cli.training_overrides(args))
+    assert model.msa_warmup_steps == 320 and model.msa_weight == 0.5
+    assert presets.configs("yelp")[0].msa_warmup_steps == 0  # the paper: MSA from the start
+
+
 @pytest.mark.parametrize("args,message", [
     (("nope",), "unknown preset 'nope'"),
     (("paper", {"dimension": 3}), "unknown CCFRecConfig fields: dimension"),

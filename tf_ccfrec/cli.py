@@ -120,8 +120,8 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
-MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "loss", "num_negatives", "max_history",
-                 "recompute")
+MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "msa_warmup_steps", "loss", "num_negatives",
+                 "max_history", "recompute")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
@@ -210,6 +210,8 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--num-negatives", type=int)
     p.add_argument("--mcm-weight", type=float)
     p.add_argument("--msa-weight", type=float)
+    p.add_argument("--msa-warmup-steps", type=int,
+                   help="train this many steps without masked sequence alignment first")
     p.add_argument("--dropout", type=float)
     p.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=None,
                    help="recompute the fusion's activations in the backward pass instead of "

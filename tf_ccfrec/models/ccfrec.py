@@ -116,8 +116,17 @@ class CCFRecModel(SequentialRetrievalModel):
         msa = self.msa_loss(users, masked_users)
         return mcm, msa
 
+    def msa_weight(self):
+        """lambda_MSA of the current step: 0 while the optimizer has taken fewer than
+        `config.msa_warmup_steps` steps (and it is compiled), else `config.msa_weight`."""
+        weight = tf.constant(self.config.msa_weight, tf.float32)
+        if not self.config.msa_warmup_steps or self.optimizer is None:
+            return weight
+        started = self.optimizer.iterations >= self.config.msa_warmup_steps
+        return weight * tf.cast(started, tf.float32)
+
     def auxiliary_loss(self, history, users, training=None):
         if not (self.config.mcm_weight or self.config.msa_weight):
             return 0.0
         mcm, msa = self.masked_objectives(history, users, training=training)
-        return self.config.mcm_weight * mcm + self.config.msa_weight * msa
+        return self.config.mcm_weight * mcm + self.msa_weight() * msa

@@ -18,6 +18,8 @@ class CCFRecConfig:
       max_history: items of history the sequence encoder reads.
       temperature: tau of every cosine softmax.
       mcm_weight, msa_weight: lambda of masked code modeling and masked sequence alignment.
+      msa_warmup_steps: optimizer steps trained without MSA (its weight 0) before lambda_MSA
+        applies; 0 (the paper) uses it from the first step.
       mask_prob: probability that a code is selected for masking.
       loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
         `num_negatives` shared uniform negatives, with logQ correction).
@@ -40,6 +42,7 @@ class CCFRecConfig:
     temperature: float = 0.07
     mcm_weight: float = 0.3
     msa_weight: float = 0.5
+    msa_warmup_steps: int = 0
     mask_prob: float = 0.5
     loss: str = "full"
     num_negatives: int = 4096
@@ -50,5 +53,7 @@ class CCFRecConfig:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.msa_warmup_steps < 0:
+            raise ValueError(f"msa_warmup_steps must be >= 0, got {self.msa_warmup_steps}")
         if self.dim % self.num_heads:
             raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
