@@ -3,6 +3,7 @@
 Usage (inside the environment):
     bin/env-run python bench/profile_step.py [--data out/office/prepared]
         [--codes out/office/codes] [--batch-size 400] [--steps 3] [--jit]
+        [--precision float32|mixed_bfloat16] [--no-recompute]
 
 Parts: the catalog fusion (every item, as the full softmax needs), the sequence encoder over the
 clean history, L_rec over the catalog, the masked re-fusion of the history's real items, the MCM
@@ -17,7 +18,7 @@ import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from tf_ccfrec.codes import artifact as artifact_lib
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import PRECISIONS, CCFRecConfig
 from tf_ccfrec.training import inputs, train
 
 
@@ -36,11 +37,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=400)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     artifact = artifact_lib.load(args.codes)
     batch = next(iter(inputs.make_dataset(args.data, "train", artifact.item_ids,
                                           args.batch_size, shuffle=True)))
-    model = train.build_model("ccfrec", CCFRecConfig(), artifact)
+    config = CCFRecConfig(precision=args.precision, recompute=args.recompute)
+    model = train.build_model("ccfrec", config, artifact)
     model.compute_loss(batch, training=True)
     history = tf.cast(batch["history"], tf.int32)
     real = history > 0
@@ -85,7 +89,8 @@ def main():
         "whole loss": lambda: model.compute_loss(batch, training=True),
     }
     print(f"# {args.data}: batch {args.batch_size}, {len(artifact.item_ids):,} items, "
-          f"{int(tf.size(items)):,} real history positions, jit={args.jit}")
+          f"{int(tf.size(items)):,} real history positions, jit={args.jit}, "
+          f"{args.precision}, recompute={args.recompute}")
     for name, loss_fn in parts.items():
         try:
             seconds = timed(grad_of(loss_fn), args.steps)

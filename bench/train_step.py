@@ -30,6 +30,11 @@ VARIANTS = {
     # Fusion activations kept for the backward pass instead of recomputed there.
     "full-keep": (CCFRecConfig(recompute=False), False),
     "sampled-keep": (CCFRecConfig(loss="sampled", num_negatives=1024, recompute=False), False),
+    # The fusion in bfloat16 (mixed precision; fast only with AVX-512 BF16 or AMX).
+    "full-bf16": (CCFRecConfig(precision="mixed_bfloat16"), False),
+    "full-keep-bf16": (CCFRecConfig(recompute=False, precision="mixed_bfloat16"), False),
+    "sampled-keep-bf16": (CCFRecConfig(loss="sampled", num_negatives=1024, recompute=False,
+                                       precision="mixed_bfloat16"), False),
 }
 
 

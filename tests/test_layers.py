@@ -53,6 +53,27 @@ def test_fusion_shapes_and_item_vector():
     _round_trip(CodeGuidedFusionBlock(dim=16, num_heads=2, ffn_dim=32))
 
 
+def test_bfloat16_fusion_computes_in_bfloat16_on_float32_variables():
+    fusion = CodeGuidedFusion(num_layers=2, dim=16, num_heads=2, ffn_dim=32, dropout=0.0)
+    mixed = CodeGuidedFusion(num_layers=2, dim=16, num_heads=2, ffn_dim=32, dropout=0.0,
+                             dtype="mixed_bfloat16")
+    h0, views = tf.random.normal((4, 12, 16)), tf.random.normal((4, 3, 16))
+    item, _ = fusion(h0, views)
+    mixed(h0, views)
+    mixed.set_weights(fusion.get_weights())
+    mixed_item, mixed_hidden = mixed(h0, views)
+    assert mixed_item.dtype == tf.bfloat16 and mixed_hidden.dtype == tf.bfloat16
+    # Every computing sub-layer follows the policy (the FFN's Sequential is only a container
+    # whose layers are called one by one): bfloat16 compute, float32 variables.
+    sublayers = [layer for layer in mixed._flatten_layers() if layer is not mixed and not
+                 isinstance(layer, (tf.keras.Sequential, tf.keras.layers.InputLayer))]
+    assert sublayers and all(layer.compute_dtype == "bfloat16" for layer in sublayers)
+    assert all(v.dtype == tf.float32 for v in mixed.trainable_variables)
+    # bfloat16 keeps 8 bits of mantissa: the same item vectors to about 1e-2.
+    np.testing.assert_allclose(tf.cast(mixed_item, tf.float32), item, atol=0.1, rtol=0.05)
+    assert _round_trip(mixed).dtype_policy.name == "mixed_bfloat16"
+
+
 def test_seeded_dropout_is_a_function_of_seed_and_salt():
     x = tf.ones((200, 50))
     seed = tf.constant([1, 2])

@@ -44,10 +44,23 @@ def test_msa_warmup_option_reaches_the_model_config():
     assert presets.configs("yelp")[0].msa_warmup_steps == 0  # the paper: MSA from the start
 
 
+def test_precision_option_reaches_the_model_config():
+    from tf_ccfrec import cli
+
+    argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
+    args = cli.build_parser().parse_args(argv + ["--precision", "mixed_bfloat16"])
+    assert presets.configs("beauty", *cli.training_overrides(args))[0].precision == \
+        "mixed_bfloat16"
+    assert presets.configs("beauty")[0].precision == "float32"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(argv + ["--precision", "float16"])
+
+
 @pytest.mark.parametrize("args,message", [
     (("nope",), "unknown preset 'nope'"),
     (("paper", {"dimension": 3}), "unknown CCFRecConfig fields: dimension"),
     (("paper", None, {"strategy": "tpu"}), "strategy must be one of"),
+    (("paper", {"precision": "float16"}), "precision must be one of"),
 ])
 def test_bad_presets_and_fields(args, message):
     with pytest.raises(ValueError, match=message):

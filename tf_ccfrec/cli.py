@@ -24,6 +24,7 @@ import os
 import sys
 from typing import List, Optional
 
+from tf_ccfrec.models.config import PRECISIONS
 from tf_ccfrec.version import __version__
 
 # Distributions whose versions `ccfrec version` reports, in this order.
@@ -121,7 +122,7 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
 MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "msa_warmup_steps", "loss", "num_negatives",
-                 "max_history", "recompute")
+                 "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
@@ -216,6 +217,9 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=None,
                    help="recompute the fusion's activations in the backward pass instead of "
                         "keeping them: half the memory of the paper configuration, 9-30%% slower")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the fusion's dtype policy; mixed_bfloat16 pays off only on CPUs with "
+                        "AVX-512 BF16 or AMX (and on GPUs)")
     if max_history:
         p.add_argument("--max-history", type=int)
     p.add_argument("--batch-size", type=int)

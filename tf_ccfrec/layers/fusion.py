@@ -11,12 +11,12 @@ from tf_ccfrec.layers.seeded_dropout import draw_seed, fold_seed, seeded_dropout
 LAYER_NORM_EPSILON = 1e-12
 
 
-def _ffn(dim: int, ffn_dim: int, dropout: float, name: str) -> tf.keras.Sequential:
+def _ffn(dim: int, ffn_dim: int, dropout: float, name: str, dtype=None) -> tf.keras.Sequential:
     # Called layer by layer (seeded dropout in between); the Dropout layer stays so that the
     # Sequential's layer numbering, and with it the checkpoint layout, is unchanged.
-    ffn = tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation="gelu"),
-                               tf.keras.layers.Dropout(dropout),
-                               tf.keras.layers.Dense(dim)], name=name)
+    ffn = tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation="gelu", dtype=dtype),
+                               tf.keras.layers.Dropout(dropout, dtype=dtype),
+                               tf.keras.layers.Dense(dim, dtype=dtype)], name=name)
     ffn.build((None, None, dim))
     return ffn
 
@@ -27,6 +27,7 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     vectors, feed-forward; each sub-layer with residual connection and post-LayerNorm.
     `use_text=False` leaves out the cross-attention (the ablation without text). Every dropout
     mask is drawn from `seed` (`seeded_dropout`), so a recomputation reproduces the forward pass.
+    The block's dtype policy (e.g. `dtype="mixed_bfloat16"`) is its sub-layers' too.
 
     Call args:
       codes: float [batch, num_codes, dim], the code hidden states.
@@ -44,13 +45,14 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
         self.dim, self.num_heads, self.ffn_dim, self.dropout = dim, num_heads, ffn_dim, dropout
         self.use_text = use_text
         head = dim // num_heads
+        policy = self.dtype_policy
         self.self_attention = SeededMultiHeadAttention(
-            num_heads, head, dropout=dropout, name="self_attention")
+            num_heads, head, dropout=dropout, name="self_attention", dtype=policy)
         self.cross_attention = SeededMultiHeadAttention(
-            num_heads, head, dropout=dropout, name="cross_attention")
-        self.ffn = _ffn(dim, ffn_dim, dropout, "ffn")
-        self.norms = [tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}")
-                      for i in range(3)]
+            num_heads, head, dropout=dropout, name="cross_attention", dtype=policy)
+        self.ffn = _ffn(dim, ffn_dim, dropout, "ffn", policy)
+        self.norms = [tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}",
+                                                         dtype=policy) for i in range(3)]
 
     def call(self, codes, views, training=None, seed=None):
         if not training:
@@ -78,7 +80,8 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
 
 @tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
 class CodeGuidedFusion(tf.keras.layers.Layer):
-    """A stack of fusion blocks and the item vector they give.
+    """A stack of fusion blocks and the item vector they give. With `dtype="mixed_bfloat16"` the
+    blocks compute in bfloat16 on float32 variables and the outputs are bfloat16.
 
     Call args:
       code_embeddings: float [batch, num_codes, dim], H0 (the item's code token embeddings).
@@ -98,7 +101,8 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
         self.num_layers, self.dim, self.num_heads = num_layers, dim, num_heads
         self.ffn_dim, self.dropout, self.use_text = ffn_dim, dropout, use_text
         self.blocks = [CodeGuidedFusionBlock(dim, num_heads, ffn_dim, dropout, use_text,
-                                             name=f"block{i}") for i in range(num_layers)]
+                                             name=f"block{i}", dtype=self.dtype_policy)
+                       for i in range(num_layers)]
 
     def call(self, code_embeddings, views, training=None, seed=None):
         if not training:

@@ -47,7 +47,7 @@ class CCFRecModel(SequentialRetrievalModel):
                                                  name="code_embedding")
         self.fusion = CodeGuidedFusion(config.fusion_layers, config.dim, config.num_heads,
                                        config.ffn_dim, config.dropout, config.use_text,
-                                       name="fusion")
+                                       name="fusion", dtype=config.precision)
         self.masker = CodeMasker(num_codes, codebook_size, self.code_embedding.mask_token,
                                  config.mask_prob, seed=seed, name="code_masker")
         self.mcm_loss = MaskedCodeModelingLoss(config.temperature, name="mcm")
@@ -61,16 +61,18 @@ class CCFRecModel(SequentialRetrievalModel):
 
     def fuse(self, tokens, views, training=None, seed=None):
         """Code tokens [n, num_codes] + views [n, num_views, dim] -> (item vectors [n, dim],
-        fusion outputs [n, num_codes, dim]). In training the dropout masks come from `seed`
-        (int [2]; None: a fresh one), and with `config.recompute` the fusion's activations are
-        recomputed in the backward pass rather than kept."""
+        fusion outputs [n, num_codes, dim]), float32 whatever `config.precision` computes them
+        in. In training the dropout masks come from `seed` (int [2]; None: a fresh one), and
+        with `config.recompute` the fusion's activations are recomputed in the backward pass
+        rather than kept."""
         embeddings = self.code_embedding(tokens)
         if not training:
-            return self.fusion(embeddings, views)
-        seed = draw_seed() if seed is None else seed
-        if self.config.recompute:
-            return self._recomputed_fusion(embeddings, views, seed)
-        return self._seeded_fusion(embeddings, views, seed)
+            outputs = self.fusion(embeddings, views)
+        else:
+            seed = draw_seed() if seed is None else seed
+            fusion = self._recomputed_fusion if self.config.recompute else self._seeded_fusion
+            outputs = fusion(embeddings, views, seed)
+        return tuple(tf.cast(output, tf.float32) for output in outputs)
 
     def fuse_in_chunks(self, tokens, views, training=None):
         """`fuse` over at most `config.fusion_chunk` items at a time: the same outputs, and a

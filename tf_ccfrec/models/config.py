@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 LOSSES = ("full", "sampled")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,9 @@ class CCFRecConfig:
       recompute: in training, keep only each fusion call's inputs for the backward pass and
         recompute its activations there (`tf.recompute_grad`; the same gradients, the dropout
         masks being seeded), instead of keeping every code token's activations.
+      precision: the fusion's Keras dtype policy: "float32", or "mixed_bfloat16" (bfloat16
+        matrix products on float32 variables; faster where the CPU has bfloat16 instructions,
+        AVX-512 BF16 or AMX, much slower where it has not; docs/model.md).
     """
 
     dim: int = 128
@@ -49,10 +53,13 @@ class CCFRecConfig:
     use_text: bool = True
     fusion_chunk: int = 1024
     recompute: bool = True
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.msa_warmup_steps < 0:
             raise ValueError(f"msa_warmup_steps must be >= 0, got {self.msa_warmup_steps}")
         if self.dim % self.num_heads:
