@@ -104,8 +104,40 @@ def test_sampled_loss_against_numpy():
     assert loss == pytest.approx(np.mean(expected), rel=1e-4)
 
 
-def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path():
-    model = _model(loss="sampled", num_negatives=6, mcm_weight=0.0, msa_weight=0.0)
+def test_sampled_loss_with_history_negatives_against_numpy():
+    """Each row also scores its own distinct history items (padding and the row's target left
+    out) with nothing subtracted; a shared candidate in the row's history is masked for it."""
+    model = _model(loss="sampled", num_negatives=4, history_negatives=True)
+    rng = np.random.default_rng(5)
+    users = rng.standard_normal((3, DIM)).astype(np.float32)
+    targets = np.array([6, 10, 6], np.int32)
+    negatives = np.array([10, 2, 3, 40], np.int32)
+    # Row 0 repeats 7 and has negative 3 in its history; row 1 has its target 10 (a repeat
+    # visit) and row 0's target 6; row 2 is all padding but one item.
+    history = np.array([[0, 7, 3, 7, 8], [6, 10, 1, 2, 9], [0, 0, 0, 0, 11]], np.int32)
+    item_vectors = rng.standard_normal((NUM_ITEMS + 1, DIM)).astype(np.float32)
+    loss = float(model.sampled_softmax_loss(
+        users, targets, item_vectors[targets], negatives, item_vectors[negatives],
+        history, item_vectors[history]))
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    shared = np.concatenate([targets, negatives])
+    shared_logits = (unit(users) @ unit(item_vectors[shared]).T / 0.07
+                     - np.log(np.concatenate([[2, 1, 2], np.full(4, 4 / NUM_ITEMS)])))
+    expected = []
+    for row in range(3):
+        own = [i for i in dict.fromkeys(history[row]) if i and i != targets[row]]
+        masked = (np.isin(shared, list(history[row])) | (shared == targets[row])) & (
+            np.arange(7) != row)
+        logits = np.concatenate([np.where(masked, -np.inf, shared_logits[row]),
+                                 unit(users[row]) @ unit(item_vectors[own]).T / 0.07])
+        expected.append(-_log_softmax(logits)[row])
+    assert loss == pytest.approx(np.mean(expected), rel=1e-4)
+
+
+@pytest.mark.parametrize("history_negatives", [False, True])
+def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path(history_negatives):
+    model = _model(loss="sampled", num_negatives=6, mcm_weight=0.0, msa_weight=0.0,
+                   history_negatives=history_negatives)
     batch = _batch()
     tf.random.set_seed(7)
     loss = float(model.compute_loss(batch))
@@ -113,9 +145,10 @@ def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path():
     negatives = tf.random.uniform([6], 1, NUM_ITEMS + 1, dtype=tf.int32)
     table = model.item_vectors()
     users = model.user_vectors(batch["history"], table)
+    history = (batch["history"], tf.gather(table, batch["history"])) if history_negatives else ()
     expected = model.sampled_softmax_loss(users, batch["target"],
                                           tf.gather(table, batch["target"]), negatives,
-                                          tf.gather(table, negatives))
+                                          tf.gather(table, negatives), *history)
     assert loss == pytest.approx(float(expected), rel=1e-5)
 
 

@@ -30,6 +30,26 @@ def normalize(x):
     return tf.math.l2_normalize(x, axis=-1)
 
 
+def own_history_cells(history):
+    """Which of the batch's history cells each example scores as a negative: its own real cells,
+    each distinct item once (its earliest cell).
+
+    Args:
+      history: int [batch, length], 0 padding.
+
+    Returns:
+      bool [batch, batch * length]: row b is true at cell b * length + l where history[b, l] is
+      an item that does not occur at an earlier position l' < l of the same history.
+    """
+    length = tf.shape(history)[1]
+    same = tf.equal(history[:, :, tf.newaxis], history[:, tf.newaxis, :])   # [batch, l, l']
+    before = tf.linalg.band_part(tf.ones([length, length]), -1, 0) - tf.eye(length)
+    repeated = tf.reduce_any(same & tf.cast(before, tf.bool), axis=2)
+    cells = (history > 0) & ~repeated                                       # [batch, length]
+    own = tf.cast(tf.eye(tf.shape(history)[0]), tf.bool)                    # [batch, batch]
+    return tf.reshape(own[:, :, tf.newaxis] & cells[tf.newaxis], [tf.shape(history)[0], -1])
+
+
 class SequentialRetrievalModel(tfrs.Model):
     """Base class: subclasses define `vectors_of` and may add `auxiliary_loss`."""
 
@@ -78,9 +98,21 @@ class SequentialRetrievalModel(tfrs.Model):
             labels=tf.cast(targets, tf.int32) - 1, logits=self.scores(users, item_table))
         return replica_share(tf.reduce_sum(losses), tf.size(losses))
 
-    def sampled_softmax_loss(self, users, targets, target_vectors, negatives, negative_vectors):
+    def sampled_softmax_loss(self, users, targets, target_vectors, negatives, negative_vectors,
+                             history=None, history_vectors=None):
         """L_rec against the batch's targets plus shared uniform negatives, with logQ
-        correction and accidental hits removed (this replica's share of the mean)."""
+        correction and accidental hits removed (this replica's share of the mean).
+
+        Args:
+          users: float [batch, dim]; targets: int [batch]; target_vectors: float [batch, dim].
+          negatives: int [num_negatives]; negative_vectors: float [num_negatives, dim].
+          history, history_vectors: int [batch, length] (0 padding) and float
+            [batch, length, dim], or None. Given (`config.history_negatives`), each example's
+            own history items are negatives of that example as well, each distinct item once
+            and with nothing subtracted (it is always there: one expected copy); a shared
+            candidate that is in the example's history is masked for it, so no item counts
+            twice. The full softmax has them among the catalog anyway.
+        """
         batch = tf.shape(targets)[0]
         # logQ: each candidate's logit less the log of how many copies of it the step is
         # expected to draw, on one scale for both sources: an in-batch target, drawn by
@@ -93,10 +125,24 @@ class SequentialRetrievalModel(tfrs.Model):
         in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / candidates
         uniform_q = tf.fill(tf.shape(negatives), tf.cast(
             self.config.num_negatives / self.num_items, tf.float32)) / candidates
+        ids = [targets, negatives]
+        vectors = [target_vectors, negative_vectors]
+        q = [in_batch_q, uniform_q]
+        score_mask = None
+        if history is not None:
+            history = tf.cast(history, targets.dtype)
+            shared = tf.concat(ids, axis=0)
+            in_history = tf.reduce_any(tf.equal(history[:, :, tf.newaxis], shared), axis=1)
+            own_target = tf.cast(tf.eye(batch, tf.size(shared)), tf.bool)
+            ids.append(tf.reshape(history, [-1]))
+            vectors.append(tf.reshape(history_vectors, [-1, tf.shape(history_vectors)[-1]]))
+            q.append(tf.fill([tf.size(history)], 1.0) / candidates)
+            score_mask = tf.concat(
+                [~in_history | own_target, own_history_cells(history)], axis=1)
         losses = self.retrieval(
-            normalize(users), normalize(tf.concat([target_vectors, negative_vectors], axis=0)),
-            candidate_sampling_probability=tf.concat([in_batch_q, uniform_q], axis=0),
-            candidate_ids=tf.concat([targets, negatives], axis=0), compute_metrics=False)
+            normalize(users), normalize(tf.concat(vectors, axis=0)),
+            candidate_sampling_probability=tf.concat(q, axis=0),
+            candidate_ids=tf.concat(ids, axis=0), compute_metrics=False, score_mask=score_mask)
         return replica_share(tf.reduce_sum(losses), batch)
 
     def auxiliary_loss(self, history, users, training=None):
@@ -121,10 +167,11 @@ class SequentialRetrievalModel(tfrs.Model):
             vectors *= tf.cast(items > 0, vectors.dtype)[:, tf.newaxis]   # padding -> zeros
             cells = tf.size(history)
             local_history = tf.reshape(local[:cells], tf.shape(history))
-            users, _ = self.encoder(tf.gather(vectors, local_history), history > 0,
-                                    training=training)
+            history_vectors = tf.gather(vectors, local_history)
+            users, _ = self.encoder(history_vectors, history > 0, training=training)
             batch = tf.size(targets)
             loss = self.sampled_softmax_loss(
                 users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,
-                tf.gather(vectors, local[cells + batch:]))
+                tf.gather(vectors, local[cells + batch:]),
+                *((history, history_vectors) if self.config.history_negatives else ()))
         return loss + self.auxiliary_loss(history, users, training=training)

@@ -25,6 +25,10 @@ class CCFRecConfig:
       loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
         `num_negatives` shared uniform negatives, with logQ correction).
       num_negatives: shared negatives per step for the sampled loss.
+      history_negatives: the sampled loss also scores each example against its own history
+        items, as negatives counted once each (the full softmax has them anyway; with a few
+        shared negatives they are rarely drawn, and a user vector that stays near the items
+        it was built from ranks them first).
       use_text: False drops the cross-attention to the view vectors (an ablation).
       fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
         result; on CPU a chunk's activations stay in cache (docs/model.md).
@@ -50,6 +54,7 @@ class CCFRecConfig:
     mask_prob: float = 0.5
     loss: str = "full"
     num_negatives: int = 4096
+    history_negatives: bool = False
     use_text: bool = True
     fusion_chunk: int = 1024
     recompute: bool = True
