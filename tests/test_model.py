@@ -106,8 +106,9 @@ def test_sampled_loss_against_numpy():
 
 def test_sampled_loss_with_history_negatives_against_numpy():
     """Each row also scores its own distinct history items (padding and the row's target left
-    out) with nothing subtracted; a shared candidate in the row's history is masked for it."""
-    model = _model(loss="sampled", num_negatives=4, history_negatives=True)
+    out) counting as `history_negative_weight` copies; a shared candidate in the row's history
+    is masked for it."""
+    model = _model(loss="sampled", num_negatives=4, history_negative_weight=3.0)
     rng = np.random.default_rng(5)
     users = rng.standard_normal((3, DIM)).astype(np.float32)
     targets = np.array([6, 10, 6], np.int32)
@@ -129,15 +130,19 @@ def test_sampled_loss_with_history_negatives_against_numpy():
         masked = (np.isin(shared, list(history[row])) | (shared == targets[row])) & (
             np.arange(7) != row)
         logits = np.concatenate([np.where(masked, -np.inf, shared_logits[row]),
-                                 unit(users[row]) @ unit(item_vectors[own]).T / 0.07])
+                                 unit(users[row]) @ unit(item_vectors[own]).T / 0.07
+                                 + np.log(3.0)])
         expected.append(-_log_softmax(logits)[row])
     assert loss == pytest.approx(np.mean(expected), rel=1e-4)
+    with pytest.raises(ValueError, match="history_negative_weight must be >= 0"):
+        CCFRecConfig(history_negative_weight=-1.0)
 
 
-@pytest.mark.parametrize("history_negatives", [False, True])
-def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path(history_negatives):
+@pytest.mark.parametrize("history_negative_weight", [0.0, 1.0])
+def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path(
+        history_negative_weight):
     model = _model(loss="sampled", num_negatives=6, mcm_weight=0.0, msa_weight=0.0,
-                   history_negatives=history_negatives)
+                   history_negative_weight=history_negative_weight)
     batch = _batch()
     tf.random.set_seed(7)
     loss = float(model.compute_loss(batch))
@@ -145,7 +150,8 @@ def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path(his
     negatives = tf.random.uniform([6], 1, NUM_ITEMS + 1, dtype=tf.int32)
     table = model.item_vectors()
     users = model.user_vectors(batch["history"], table)
-    history = (batch["history"], tf.gather(table, batch["history"])) if history_negatives else ()
+    history = ((batch["history"], tf.gather(table, batch["history"]))
+               if history_negative_weight else ())
     expected = model.sampled_softmax_loss(users, batch["target"],
                                           tf.gather(table, batch["target"]), negatives,
                                           tf.gather(table, negatives), *history)

@@ -44,13 +44,14 @@ def test_msa_warmup_option_reaches_the_model_config():
     assert presets.configs("yelp")[0].msa_warmup_steps == 0  # the paper: MSA from the start
 
 
-def test_history_negatives_option_reaches_the_model_config():
+def test_history_negative_weight_option_reaches_the_model_config():
     from tf_ccfrec import cli
 
     argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
-    args = cli.build_parser().parse_args(argv + ["--history-negatives"])
-    assert presets.configs("beauty", *cli.training_overrides(args))[0].history_negatives
-    assert not presets.configs("beauty")[0].history_negatives
+    args = cli.build_parser().parse_args(argv + ["--history-negative-weight", "10"])
+    model, _ = presets.configs("beauty", *cli.training_overrides(args))
+    assert model.history_negative_weight == 10.0
+    assert presets.configs("beauty")[0].history_negative_weight == 0.0
 
 
 def test_precision_option_reaches_the_model_config():

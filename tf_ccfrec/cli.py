@@ -122,7 +122,7 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
 MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "msa_warmup_steps", "loss", "num_negatives",
-                 "history_negatives", "max_history", "recompute", "precision")
+                 "history_negative_weight", "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
@@ -209,8 +209,9 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
     p.add_argument("--loss", choices=("full", "sampled"))
     p.add_argument("--num-negatives", type=int)
-    p.add_argument("--history-negatives", action=argparse.BooleanOptionalAction, default=None,
-                   help="sampled loss: each example's own history items are negatives too")
+    p.add_argument("--history-negative-weight", type=float,
+                   help="sampled loss: each example's own history items are negatives of it too, "
+                        "each counting as this many copies (default 0: not added)")
     p.add_argument("--mcm-weight", type=float)
     p.add_argument("--msa-weight", type=float)
     p.add_argument("--msa-warmup-steps", type=int,

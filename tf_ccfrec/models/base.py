@@ -107,11 +107,11 @@ class SequentialRetrievalModel(tfrs.Model):
           users: float [batch, dim]; targets: int [batch]; target_vectors: float [batch, dim].
           negatives: int [num_negatives]; negative_vectors: float [num_negatives, dim].
           history, history_vectors: int [batch, length] (0 padding) and float
-            [batch, length, dim], or None. Given (`config.history_negatives`), each example's
-            own history items are negatives of that example as well, each distinct item once
-            and with nothing subtracted (it is always there: one expected copy); a shared
-            candidate that is in the example's history is masked for it, so no item counts
-            twice. The full softmax has them among the catalog anyway.
+            [batch, length, dim], or None. Given (`config.history_negative_weight` > 0), each
+            example's own history items are negatives of that example as well, each distinct
+            item once and counting as `history_negative_weight` copies (1: what it is in the
+            full softmax, where it is always there); a shared candidate that is in the
+            example's history is masked for it, so no item is there twice.
         """
         batch = tf.shape(targets)[0]
         # logQ: each candidate's logit less the log of how many copies of it the step is
@@ -136,7 +136,8 @@ class SequentialRetrievalModel(tfrs.Model):
             own_target = tf.cast(tf.eye(batch, tf.size(shared)), tf.bool)
             ids.append(tf.reshape(history, [-1]))
             vectors.append(tf.reshape(history_vectors, [-1, tf.shape(history_vectors)[-1]]))
-            q.append(tf.fill([tf.size(history)], 1.0) / candidates)
+            q.append(tf.fill([tf.size(history)], 1.0 / self.config.history_negative_weight)
+                     / candidates)
             score_mask = tf.concat(
                 [~in_history | own_target, own_history_cells(history)], axis=1)
         losses = self.retrieval(
@@ -173,5 +174,5 @@ class SequentialRetrievalModel(tfrs.Model):
             loss = self.sampled_softmax_loss(
                 users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,
                 tf.gather(vectors, local[cells + batch:]),
-                *((history, history_vectors) if self.config.history_negatives else ()))
+                *((history, history_vectors) if self.config.history_negative_weight else ()))
         return loss + self.auxiliary_loss(history, users, training=training)

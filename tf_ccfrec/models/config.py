@@ -25,10 +25,9 @@ class CCFRecConfig:
       loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
         `num_negatives` shared uniform negatives, with logQ correction).
       num_negatives: shared negatives per step for the sampled loss.
-      history_negatives: the sampled loss also scores each example against its own history
-        items, as negatives counted once each (the full softmax has them anyway; with a few
-        shared negatives they are rarely drawn, and a user vector that stays near the items
-        it was built from ranks them first).
+      history_negative_weight: 0 (the paper) or the number of copies each of an example's own
+        history items counts as among its sampled-loss negatives (1: once, as in the full
+        softmax; more: a harder push away from the items the user vector is built from).
       use_text: False drops the cross-attention to the view vectors (an ablation).
       fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
         result; on CPU a chunk's activations stay in cache (docs/model.md).
@@ -54,7 +53,7 @@ class CCFRecConfig:
     mask_prob: float = 0.5
     loss: str = "full"
     num_negatives: int = 4096
-    history_negatives: bool = False
+    history_negative_weight: float = 0.0
     use_text: bool = True
     fusion_chunk: int = 1024
     recompute: bool = True
@@ -65,6 +64,9 @@ class CCFRecConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.history_negative_weight < 0:
+            raise ValueError("history_negative_weight must be >= 0, got "
+                             f"{self.history_negative_weight}")
         if self.msa_warmup_steps < 0:
             raise ValueError(f"msa_warmup_steps must be >= 0, got {self.msa_warmup_steps}")
         if self.dim % self.num_heads:
