@@ -18,23 +18,34 @@ NUM_ITEMS, DIM = 60, 16
 ITEM_IDS = [f"item{i:03d}" for i in range(NUM_ITEMS)]
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def _export(parent, history_vector="paper"):
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
+    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0,
+                          history_vector=history_vector)
     model = CCFRecModel(config, rng.integers(0, 16, (NUM_ITEMS, 4)),
                         rng.standard_normal((NUM_ITEMS, 2, DIM)).astype(np.float32),
                         codebook_size=16, seed=0)
     model.compute_loss({"history": tf.ones([1, 5], tf.int32), "target": tf.ones([1], tf.int32)})
     popularity = np.concatenate([[0], rng.integers(0, 50, NUM_ITEMS)])
-    directory = str(tmp_path_factory.mktemp("serving") / "ccfrec" / "1")
+    directory = str(parent / "ccfrec" / "1")
     saved_model.export(model, ITEM_IDS, popularity, directory, top_k=10)
     return model, popularity, directory, tf.saved_model.load(directory)
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("serving"))
+
+
 def _ids(indices):
     return [ITEM_IDS[i - 1] if i else "" for i in indices]
+
+
+def test_release_history_vectors_are_exported_too(tmp_path):
+    """With history_vector="release" the encoder reads other vectors than the candidates'; the
+    export serves what the Keras model scores."""
+    test_exact_top_k_equals_the_keras_model(_export(tmp_path, "release"))
 
 
 def test_exact_top_k_equals_the_keras_model(exported):

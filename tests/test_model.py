@@ -138,11 +138,13 @@ def test_sampled_loss_with_history_negatives_against_numpy():
         CCFRecConfig(history_negative_weight=-1.0)
 
 
-@pytest.mark.parametrize("history_negative_weight", [0.0, 1.0])
+@pytest.mark.parametrize("history_negative_weight,history_vector",
+                         [(0.0, "paper"), (1.0, "paper"), (0.0, "release")])
 def test_sampled_loss_fuses_only_the_step_items_and_matches_the_catalog_path(
-        history_negative_weight):
+        history_negative_weight, history_vector):
     model = _model(loss="sampled", num_negatives=6, mcm_weight=0.0, msa_weight=0.0,
-                   history_negative_weight=history_negative_weight)
+                   history_negative_weight=history_negative_weight,
+                   history_vector=history_vector)
     batch = _batch()
     tf.random.set_seed(7)
     loss = float(model.compute_loss(batch))
@@ -237,6 +239,26 @@ def test_fusion_in_chunks_of_unknown_count_equals_fusing_at_once():
         assert vectors.shape == (count, DIM) and hidden.shape == (count, NUM_CODES, DIM)
         np.testing.assert_allclose(vectors, expected[0], atol=1e-5)
         np.testing.assert_allclose(hidden, expected[1], atol=1e-5)
+
+
+def test_release_history_vectors_leave_the_code_embeddings_out():
+    """history_vector="release": the encoder reads mean_j H_L[j] of each history item (the
+    masked history too), candidates stay mean_j H_L[j] + mean_j H0[j]."""
+    model = _model(history_vector="release")
+    tf.keras.utils.set_random_seed(0)
+    paper = _model()
+    batch = _batch()
+    table = model.item_vectors()
+    np.testing.assert_allclose(table.numpy(), paper.item_vectors().numpy(), rtol=1e-5, atol=1e-6)
+    _, hidden = model.fuse(model.code_tokens[1:], model.view_vectors[1:])
+    fused = tf.concat([tf.zeros([1, DIM]), tf.reduce_mean(hidden, axis=1)], axis=0)
+    np.testing.assert_allclose(model.history_table(table).numpy(), fused.numpy(), atol=1e-5)
+    history = tf.constant(batch["history"])
+    expected, _ = model.encoder(tf.gather(fused, history), history > 0)
+    np.testing.assert_allclose(model.user_vectors(history, table).numpy(), expected.numpy(),
+                               atol=1e-5)
+    assert not np.allclose(expected.numpy(), paper.user_vectors(history, table).numpy(),
+                           atol=1e-3)
 
 
 def test_without_text_the_views_do_not_matter():

@@ -24,7 +24,7 @@ import os
 import sys
 from typing import List, Optional
 
-from tf_ccfrec.models.config import PRECISIONS
+from tf_ccfrec.models.config import HISTORY_VECTORS, PRECISIONS
 from tf_ccfrec.version import __version__
 
 # Distributions whose versions `ccfrec version` reports, in this order.
@@ -122,7 +122,7 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
 MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "msa_warmup_steps", "loss", "num_negatives",
-                 "history_negative_weight", "max_history", "recompute", "precision")
+                 "history_negative_weight", "history_vector", "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
@@ -216,6 +216,9 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--msa-weight", type=float)
     p.add_argument("--msa-warmup-steps", type=int,
                    help="train this many steps without masked sequence alignment first")
+    p.add_argument("--history-vector", choices=HISTORY_VECTORS,
+                   help="what the sequence encoder reads for a history item: paper (its item "
+                        "vector) or release (the fusion output's mean only, as the authors' code)")
     p.add_argument("--dropout", type=float)
     p.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=None,
                    help="recompute the fusion's activations in the backward pass instead of "

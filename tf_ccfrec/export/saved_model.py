@@ -38,10 +38,15 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
 
     from tf_ccfrec.export.serving_module import RetrievalModule
 
-    module = RetrievalModule(model.encoder, model.item_vectors(training=False).numpy(),
+    table = model.item_vectors(training=False)
+    # The encoder reads the item vectors themselves unless the model says otherwise.
+    history = (None if model.config.history_vector == "paper"
+               else model.history_table(table).numpy())
+    module = RetrievalModule(model.encoder, table.numpy(),
                              list(item_ids), popularity, model.config.temperature,
                              model.config.max_history, top_k, id_lookup=id_lookup,
-                             sampled_negatives=sampled_negatives, seed=seed)
+                             sampled_negatives=sampled_negatives, seed=seed,
+                             history_vectors=history)
     with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         if with_scann:

@@ -43,17 +43,21 @@ class RetrievalModule(tf.Module):
         tf.Module (e.g. one applying a tf.Transform graph); default a hash table of `item_ids`.
       sampled_negatives, seed: the sampled protocol of `serve_tf_examples`
         (`evaluation.draw_negatives`).
+      history_vectors: float [num_items + 1, dim], what the encoder reads for a history item
+        (the model's `history_table`); None: `item_vectors`.
     """
 
     def __init__(self, encoder, item_vectors: np.ndarray, item_ids, popularity: np.ndarray,
                  temperature: float, max_history: int, top_k: int, id_lookup=None,
-                 sampled_negatives: int = 100, seed: int = 0):
+                 sampled_negatives: int = 100, seed: int = 0, history_vectors=None):
         super().__init__(name="ccfrec_retrieval")
         self.encoder = encoder
         self.max_history, self.top_k = max_history, min(top_k, len(item_ids))
         self.temperature = temperature
         self.item_table = tf.Variable(np.asarray(item_vectors, np.float32), trainable=False,
                                       name="item_vectors")
+        self.history_table = self.item_table if history_vectors is None else tf.Variable(
+            np.asarray(history_vectors, np.float32), trainable=False, name="history_vectors")
         self.item_ids = tf.Variable(np.array([""] + list(item_ids), object), trainable=False,
                                     dtype=tf.string, name="item_ids")
         self.log_popularity = tf.Variable(np.log1p(np.asarray(popularity, np.float32)[1:]),
@@ -83,7 +87,8 @@ class RetrievalModule(tf.Module):
 
     def user_vectors(self, indices):
         """Unit user vectors float [batch, dim] of right-aligned indices."""
-        users, _ = self.encoder(tf.gather(self.item_table, indices), indices > 0, training=False)
+        users, _ = self.encoder(tf.gather(self.history_table, indices), indices > 0,
+                                training=False)
         return tf.math.l2_normalize(users, axis=-1)
 
     def all_scores(self, indices):

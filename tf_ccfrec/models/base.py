@@ -74,11 +74,21 @@ class SequentialRetrievalModel(tfrs.Model):
         vectors = self.vectors_of(tf.range(1, self.num_items + 1), training=training)
         return tf.concat([tf.zeros_like(vectors[:1]), vectors], axis=0)
 
+    def encoder_inputs(self, item_vectors, items):
+        """What the sequence encoder reads for history items: item vectors float [..., dim] of
+        indices int [...] -> float [..., dim]; the item vectors themselves here."""
+        return item_vectors
+
+    def history_table(self, item_table):
+        """`encoder_inputs` of every catalog row: float [num_items + 1, dim] (row 0 padding)."""
+        return self.encoder_inputs(item_table, tf.range(tf.shape(item_table)[0]))
+
     def user_vectors(self, history, item_table, training=None):
         """History indices [batch, length] -> user vectors [batch, dim], reading item vectors
         from `item_table` [num_items + 1, dim] (the catalog vectors of the same step)."""
         history = tf.cast(history, tf.int32)
-        users, _ = self.encoder(tf.gather(item_table, history), history > 0, training=training)
+        inputs = self.encoder_inputs(tf.gather(item_table, history), history)
+        users, _ = self.encoder(inputs, history > 0, training=training)
         return users
 
     def scores(self, users, item_table):
@@ -169,7 +179,8 @@ class SequentialRetrievalModel(tfrs.Model):
             cells = tf.size(history)
             local_history = tf.reshape(local[:cells], tf.shape(history))
             history_vectors = tf.gather(vectors, local_history)
-            users, _ = self.encoder(history_vectors, history > 0, training=training)
+            users, _ = self.encoder(self.encoder_inputs(history_vectors, history), history > 0,
+                                    training=training)
             batch = tf.size(targets)
             loss = self.sampled_softmax_loss(
                 users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,

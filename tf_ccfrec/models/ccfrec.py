@@ -99,6 +99,15 @@ class CCFRecModel(SequentialRetrievalModel):
         tokens, views = tf.gather(self.code_tokens, items), tf.gather(self.view_vectors, items)
         return self.fuse_in_chunks(tokens, views, training=training)[0]
 
+    def encoder_inputs(self, item_vectors, items):
+        """With `history_vector="release"` the encoder reads mean_j H_L[j] of a history item:
+        its item vector less the mean of its code embeddings (zero for padding)."""
+        if self.config.history_vector == "paper":
+            return item_vectors
+        items = tf.cast(items, tf.int32)
+        codes = tf.reduce_mean(self.code_embedding(tf.gather(self.code_tokens, items)), axis=-2)
+        return item_vectors - codes * tf.cast(items > 0, codes.dtype)[..., tf.newaxis]
+
     def masked_objectives(self, history, users, training=None):
         """(L_MCM, L_MSA) of one batch: mask the codes of the history items, fuse them again,
         predict the masked codes, and align the masked sequence with the clean one."""
@@ -113,6 +122,8 @@ class CCFRecModel(SequentialRetrievalModel):
         mcm = self.mcm_loss(hidden, self.code_embedding.embeddings, tokens, selected)
         shape = tf.concat([tf.shape(history, out_type=tf.int64),
                            tf.constant([self.config.dim], tf.int64)], axis=0)
+        if self.config.history_vector == "release":
+            masked_vectors = tf.reduce_mean(hidden, axis=-2)
         sequence = tf.scatter_nd(positions, masked_vectors, shape)
         masked_users, _ = self.encoder(sequence, real, training=training)
         msa = self.msa_loss(users, masked_users)

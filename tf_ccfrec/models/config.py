@@ -6,6 +6,7 @@ import dataclasses
 
 LOSSES = ("full", "sampled")
 PRECISIONS = ("float32", "mixed_bfloat16")
+HISTORY_VECTORS = ("paper", "release")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +29,9 @@ class CCFRecConfig:
       history_negative_weight: 0 (the paper) or the number of copies each of an example's own
         history items counts as among its sampled-loss negatives (1: once, as in the full
         softmax; more: a harder push away from the items the user vector is built from).
+      history_vector: what the sequence encoder reads for a history item: "paper" (its item
+        vector, mean_j H_L[j] + mean_j H0[j], as candidates are scored) or "release" (the
+        authors' code: mean_j H_L[j] only, the code embeddings' mean left out; ccfrec.md §3).
       use_text: False drops the cross-attention to the view vectors (an ablation).
       fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
         result; on CPU a chunk's activations stay in cache (docs/model.md).
@@ -54,6 +58,7 @@ class CCFRecConfig:
     loss: str = "full"
     num_negatives: int = 4096
     history_negative_weight: float = 0.0
+    history_vector: str = "paper"
     use_text: bool = True
     fusion_chunk: int = 1024
     recompute: bool = True
@@ -64,6 +69,9 @@ class CCFRecConfig:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.history_vector not in HISTORY_VECTORS:
+            raise ValueError(f"history_vector must be one of {HISTORY_VECTORS}, "
+                             f"got {self.history_vector!r}")
         if self.history_negative_weight < 0:
             raise ValueError("history_negative_weight must be >= 0, got "
                              f"{self.history_negative_weight}")
