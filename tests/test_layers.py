@@ -7,9 +7,11 @@ import tensorflow as tf
 from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
 from tf_ccfrec.layers.code_masker import CodeMasker
 from tf_ccfrec.layers.fusion import CodeGuidedFusion, CodeGuidedFusionBlock
+from tf_ccfrec.layers.gelu import gelu
+from tf_ccfrec.layers.layer_norm import LayerNormalization
 from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
 from tf_ccfrec.layers.seeded_attention import SeededMultiHeadAttention
-from tf_ccfrec.layers.seeded_dropout import seeded_dropout
+from tf_ccfrec.layers.seeded_dropout import fold_seed, seeded_dropout
 from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
 
 
@@ -84,6 +86,80 @@ def test_seeded_dropout_is_a_function_of_seed_and_salt():
     assert (a == 0).mean() == pytest.approx(0.3, abs=0.02)
     np.testing.assert_allclose(a[a > 0], 1 / 0.7, rtol=1e-6)
     assert seeded_dropout(x, 0.3, None, 0) is x
+
+
+def test_seeded_dropout_rate_and_gradient_in_bfloat16():
+    """The rate holds to 1/65536 in bfloat16 too (a bfloat16 uniform draw would drop 0.1016 for
+    0.1), and the gradient is the output's mask times the scale."""
+    x = tf.cast(tf.random.normal((1001, 999)), tf.bfloat16)  # an odd number of elements
+    seed = tf.constant([5, 6])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = seeded_dropout(x, 0.1, seed, 0)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * 3.0)
+    grad = tape.gradient(loss, x)
+    kept = (y.numpy() != 0) | (x.numpy() == 0)
+    assert y.dtype == tf.bfloat16 and grad.dtype == tf.bfloat16
+    assert 1 - kept.mean() == pytest.approx(0.1, abs=0.001)
+    np.testing.assert_allclose(grad.numpy().astype(np.float32), np.where(kept, 3 / 0.9, 0.0),
+                               rtol=1e-2)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_layer_norm_matches_keras_values_and_gradients(policy):
+    ours = LayerNormalization(epsilon=1e-12, dtype=policy)
+    keras = tf.keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
+    x = tf.random.normal((6, 5, 16)) * 3.0 + 1.0
+    ours(x), keras(x)
+    ours.set_weights([np.random.randn(16).astype(np.float32) for _ in range(2)])
+    keras.set_weights(ours.get_weights())
+    weights = tf.random.normal((6, 5, 16))
+    results = []
+    for layer in (ours, keras):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+        results.append([y] + tape.gradient(loss, [x] + layer.trainable_variables))
+    assert results[0][0].dtype == results[1][0].dtype
+    for a, b in zip(*results):
+        np.testing.assert_allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), atol=1e-4)
+    assert _round_trip(ours).epsilon == 1e-12
+
+
+def test_gelu_matches_keras_values_and_gradient():
+    x = tf.random.normal((2000,)) * 3.0
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, keras = gelu(x), tf.keras.activations.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours, keras, atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(ours, x), tape.gradient(keras, x), atol=1e-5)
+    bf16 = gelu(tf.cast(x, tf.bfloat16))
+    assert bf16.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(bf16, tf.float32), keras, atol=0.05, rtol=0.01)
+    assert tf.keras.activations.deserialize(tf.keras.activations.serialize(gelu)) is gelu
+
+
+@pytest.mark.parametrize("inner_dropout", [False, True])
+def test_fusion_block_dropout_sites(inner_dropout):
+    """In training the block drops out each sub-layer's output, and the FFN's inner activations
+    only with inner_dropout: the same output as its sub-layers called with those masks."""
+    block = CodeGuidedFusionBlock(dim=16, num_heads=2, ffn_dim=32, dropout=0.3,
+                                  inner_dropout=inner_dropout)
+    codes, views = tf.random.normal((4, 12, 16)), tf.random.normal((4, 3, 16))
+    seed = tf.constant([7, 8])
+    out = block(codes, views, training=True, seed=seed)
+
+    def drop(x, salt):
+        return seeded_dropout(x, 0.3, seed, salt)
+
+    h = block.norms[0](codes + drop(block.self_attention(codes, codes, seed=fold_seed(seed, 1)),
+                                    2))
+    h = block.norms[1](h + drop(block.cross_attention(h, views, seed=fold_seed(seed, 3)), 4))
+    inner, _, outer = block.ffn.layers
+    hidden = drop(inner(h), 5) if inner_dropout else inner(h)
+    np.testing.assert_allclose(out, block.norms[2](h + drop(outer(hidden), 6)), atol=1e-5)
+    assert _round_trip(block).inner_dropout == inner_dropout
 
 
 def test_seeded_attention_equals_keras_attention_without_dropout():

@@ -1,11 +1,14 @@
 """Presets and their overrides; bad names fail early with a message that names them."""
 
+import dataclasses
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
+from tf_ccfrec.models.ccfrec import CCFRecModel
 from tf_ccfrec.models.config import CCFRecConfig
 from tf_ccfrec.training import presets
 from tf_ccfrec.training.train import TrainConfig
@@ -85,3 +88,18 @@ def test_cli_reports_a_bad_strategy_before_training(tmp_path):
     assert result.returncode == 2
     assert "strategy must be one of auto, default, mirrored, multi-worker" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ffn_inner_dropout_option_reaches_the_model_and_its_layers():
+    from tf_ccfrec import cli
+
+    argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
+    args = cli.build_parser().parse_args(argv + ["--ffn-inner-dropout"])
+    model, _ = presets.configs("beauty", *cli.training_overrides(args))
+    assert model.ffn_inner_dropout and not presets.configs("beauty")[0].ffn_inner_dropout
+    rng = np.random.default_rng(0)
+    ccfrec = CCFRecModel(dataclasses.replace(model, dim=16, ffn_dim=32),
+                         rng.integers(0, 4, (10, 3)),
+                         rng.standard_normal((10, 2, 16)).astype(np.float32), codebook_size=4)
+    assert ccfrec.fusion.inner_dropout and ccfrec.encoder.inner_dropout
+    assert all(block.inner_dropout for block in ccfrec.fusion.blocks + ccfrec.encoder.blocks)

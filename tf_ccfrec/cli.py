@@ -121,8 +121,9 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
-MODEL_OPTIONS = ("dropout", "mcm_weight", "msa_weight", "msa_warmup_steps", "loss", "num_negatives",
-                 "history_negative_weight", "history_vector", "max_history", "recompute", "precision")
+MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "msa_warmup_steps",
+                 "loss", "num_negatives", "history_negative_weight", "history_vector",
+                 "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
@@ -220,6 +221,9 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
                    help="what the sequence encoder reads for a history item: paper (its item "
                         "vector) or release (the fusion output's mean only, as the authors' code)")
     p.add_argument("--dropout", type=float)
+    p.add_argument("--ffn-inner-dropout", action=argparse.BooleanOptionalAction, default=None,
+                   help="also drop out the feed-forward layers' inner activations (not in the "
+                        "authors' release; the runs in docs/results.md were trained with it)")
     p.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=None,
                    help="recompute the fusion's activations in the backward pass instead of "
                         "keeping them: half the memory of the paper configuration, 9-30%% slower")

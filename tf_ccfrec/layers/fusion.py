@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tf_ccfrec.layers.gelu import gelu
+from tf_ccfrec.layers.layer_norm import LayerNormalization
 from tf_ccfrec.layers.seeded_attention import SeededMultiHeadAttention
 from tf_ccfrec.layers.seeded_dropout import draw_seed, fold_seed, seeded_dropout
 
@@ -14,7 +16,7 @@ LAYER_NORM_EPSILON = 1e-12
 def _ffn(dim: int, ffn_dim: int, dropout: float, name: str, dtype=None) -> tf.keras.Sequential:
     # Called layer by layer (seeded dropout in between); the Dropout layer stays so that the
     # Sequential's layer numbering, and with it the checkpoint layout, is unchanged.
-    ffn = tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation="gelu", dtype=dtype),
+    ffn = tf.keras.Sequential([tf.keras.layers.Dense(ffn_dim, activation=gelu, dtype=dtype),
                                tf.keras.layers.Dropout(dropout, dtype=dtype),
                                tf.keras.layers.Dense(dim, dtype=dtype)], name=name)
     ffn.build((None, None, dim))
@@ -24,8 +26,10 @@ def _ffn(dim: int, ffn_dim: int, dropout: float, name: str, dtype=None) -> tf.ke
 @tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
 class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     """One fusion layer: self-attention among codes, cross-attention from codes to the view
-    vectors, feed-forward; each sub-layer with residual connection and post-LayerNorm.
-    `use_text=False` leaves out the cross-attention (the ablation without text). Every dropout
+    vectors, feed-forward; each sub-layer with residual connection and post-LayerNorm, dropout
+    after each sub-layer and, with `inner_dropout`, on the feed-forward's inner activations too
+    (not in the authors' release). `use_text=False` leaves out the cross-attention (the ablation
+    without text). Every dropout
     mask is drawn from `seed` (`seeded_dropout`), so a recomputation reproduces the forward pass.
     The block's dtype policy (e.g. `dtype="mixed_bfloat16"`) is its sub-layers' too.
 
@@ -40,10 +44,11 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
     """
 
     def __init__(self, dim: int = 128, num_heads: int = 2, ffn_dim: int = 512,
-                 dropout: float = 0.1, use_text: bool = True, **kwargs):
+                 dropout: float = 0.1, use_text: bool = True, inner_dropout: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.dim, self.num_heads, self.ffn_dim, self.dropout = dim, num_heads, ffn_dim, dropout
-        self.use_text = use_text
+        self.use_text, self.inner_dropout = use_text, inner_dropout
         head = dim // num_heads
         policy = self.dtype_policy
         self.self_attention = SeededMultiHeadAttention(
@@ -51,7 +56,7 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
         self.cross_attention = SeededMultiHeadAttention(
             num_heads, head, dropout=dropout, name="cross_attention", dtype=policy)
         self.ffn = _ffn(dim, ffn_dim, dropout, "ffn", policy)
-        self.norms = [tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}",
+        self.norms = [LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}",
                                                          dtype=policy) for i in range(3)]
 
     def call(self, codes, views, training=None, seed=None):
@@ -69,12 +74,16 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
             h = self.norms[1](h + drop(
                 self.cross_attention(h, views, seed=fold_seed(seed, 3)), 4))
         inner, _, outer = self.ffn.layers
-        return self.norms[2](h + drop(outer(drop(inner(h), 5)), 6))
+        hidden = inner(h)
+        if self.inner_dropout:
+            hidden = drop(hidden, 5)
+        return self.norms[2](h + drop(outer(hidden), 6))
 
     def get_config(self):
         config = super().get_config()
         config.update(dim=self.dim, num_heads=self.num_heads, ffn_dim=self.ffn_dim,
-                      dropout=self.dropout, use_text=self.use_text)
+                      dropout=self.dropout, use_text=self.use_text,
+                      inner_dropout=self.inner_dropout)
         return config
 
 
@@ -96,12 +105,15 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
     """
 
     def __init__(self, num_layers: int = 2, dim: int = 128, num_heads: int = 2,
-                 ffn_dim: int = 512, dropout: float = 0.1, use_text: bool = True, **kwargs):
+                 ffn_dim: int = 512, dropout: float = 0.1, use_text: bool = True,
+                 inner_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.num_layers, self.dim, self.num_heads = num_layers, dim, num_heads
         self.ffn_dim, self.dropout, self.use_text = ffn_dim, dropout, use_text
+        self.inner_dropout = inner_dropout
         self.blocks = [CodeGuidedFusionBlock(dim, num_heads, ffn_dim, dropout, use_text,
-                                             name=f"block{i}", dtype=self.dtype_policy)
+                                             inner_dropout, name=f"block{i}",
+                                             dtype=self.dtype_policy)
                        for i in range(num_layers)]
 
     def call(self, code_embeddings, views, training=None, seed=None):
@@ -118,5 +130,6 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_layers=self.num_layers, dim=self.dim, num_heads=self.num_heads,
-                      ffn_dim=self.ffn_dim, dropout=self.dropout, use_text=self.use_text)
+                      ffn_dim=self.ffn_dim, dropout=self.dropout, use_text=self.use_text,
+                      inner_dropout=self.inner_dropout)
         return config

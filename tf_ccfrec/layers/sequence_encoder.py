@@ -5,11 +5,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_ccfrec.layers.fusion import LAYER_NORM_EPSILON, _ffn
+from tf_ccfrec.layers.layer_norm import LayerNormalization
 
 
 @tf.keras.utils.register_keras_serializable(package="tf_ccfrec")
 class CausalTransformerBlock(tf.keras.layers.Layer):
-    """Masked self-attention and feed-forward, each with residual and post-LayerNorm.
+    """Masked self-attention and feed-forward, each with residual and post-LayerNorm; dropout
+    after each sub-layer and, with `inner_dropout`, on the feed-forward's inner activations too.
 
     Call args:
       x: float [batch, length, dim].
@@ -21,25 +23,30 @@ class CausalTransformerBlock(tf.keras.layers.Layer):
     """
 
     def __init__(self, dim: int = 128, num_heads: int = 2, ffn_dim: int = 512,
-                 dropout: float = 0.1, **kwargs):
+                 dropout: float = 0.1, inner_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.dim, self.num_heads, self.ffn_dim, self.dropout = dim, num_heads, ffn_dim, dropout
+        self.inner_dropout = inner_dropout
         self.attention = tf.keras.layers.MultiHeadAttention(num_heads, dim // num_heads,
                                                             dropout=dropout, name="attention")
         self.ffn = _ffn(dim, ffn_dim, dropout, "ffn")
-        self.norm1 = tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln1")
-        self.norm2 = tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln2")
+        self.norm1 = LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln1")
+        self.norm2 = LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln2")
         self.drop = tf.keras.layers.Dropout(dropout)
 
     def call(self, x, attention_mask, training=None):
         attended = self.attention(x, x, attention_mask=attention_mask, training=training)
         h = self.norm1(x + self.drop(attended, training=training))
-        return self.norm2(h + self.drop(self.ffn(h, training=training), training=training))
+        inner, inner_drop, outer = self.ffn.layers
+        hidden = inner(h)
+        if self.inner_dropout:
+            hidden = inner_drop(hidden, training=training)
+        return self.norm2(h + self.drop(outer(hidden), training=training))
 
     def get_config(self):
         config = super().get_config()
         config.update(dim=self.dim, num_heads=self.num_heads, ffn_dim=self.ffn_dim,
-                      dropout=self.dropout)
+                      dropout=self.dropout, inner_dropout=self.inner_dropout)
         return config
 
 
@@ -50,7 +57,7 @@ class CausalSequenceEncoder(tf.keras.layers.Layer):
     Histories are right-aligned: the most recent item is at position length - 1 and padding comes
     first. Learned absolute position embeddings are added, then LayerNorm and dropout, then causal
     transformer blocks that never attend to padding. The user vector is the output at the last
-    position.
+    position. `inner_dropout`: see `CausalTransformerBlock`.
 
     Call args:
       item_vectors: float [batch, length, dim].
@@ -62,14 +69,16 @@ class CausalSequenceEncoder(tf.keras.layers.Layer):
     """
 
     def __init__(self, max_length: int = 20, num_layers: int = 2, dim: int = 128,
-                 num_heads: int = 2, ffn_dim: int = 512, dropout: float = 0.1, **kwargs):
+                 num_heads: int = 2, ffn_dim: int = 512, dropout: float = 0.1,
+                 inner_dropout: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.max_length, self.num_layers, self.dim = max_length, num_layers, dim
         self.num_heads, self.ffn_dim, self.dropout = num_heads, ffn_dim, dropout
-        self.norm = tf.keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln")
+        self.inner_dropout = inner_dropout
+        self.norm = LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="ln")
         self.drop = tf.keras.layers.Dropout(dropout)
-        self.blocks = [CausalTransformerBlock(dim, num_heads, ffn_dim, dropout, name=f"block{i}")
-                       for i in range(num_layers)]
+        self.blocks = [CausalTransformerBlock(dim, num_heads, ffn_dim, dropout, inner_dropout,
+                                              name=f"block{i}") for i in range(num_layers)]
 
     def build(self, input_shape):
         self.positions = self.add_weight(
@@ -92,5 +101,6 @@ class CausalSequenceEncoder(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(max_length=self.max_length, num_layers=self.num_layers, dim=self.dim,
-                      num_heads=self.num_heads, ffn_dim=self.ffn_dim, dropout=self.dropout)
+                      num_heads=self.num_heads, ffn_dim=self.ffn_dim, dropout=self.dropout,
+                      inner_dropout=self.inner_dropout)
         return config

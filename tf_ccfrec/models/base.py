@@ -59,7 +59,8 @@ class SequentialRetrievalModel(tfrs.Model):
         self.num_items = num_items
         self.encoder = CausalSequenceEncoder(config.max_history, config.sequence_layers,
                                              config.dim, config.num_heads, config.ffn_dim,
-                                             config.dropout, name="sequence_encoder")
+                                             config.dropout, config.ffn_inner_dropout,
+                                             name="sequence_encoder")
         self.retrieval = tfrs.tasks.Retrieval(
             loss=tf.keras.losses.CategoricalCrossentropy(
                 from_logits=True, reduction=tf.keras.losses.Reduction.NONE),

@@ -47,7 +47,8 @@ class CCFRecModel(SequentialRetrievalModel):
                                                  name="code_embedding")
         self.fusion = CodeGuidedFusion(config.fusion_layers, config.dim, config.num_heads,
                                        config.ffn_dim, config.dropout, config.use_text,
-                                       name="fusion", dtype=config.precision)
+                                       config.ffn_inner_dropout, name="fusion",
+                                       dtype=config.precision)
         self.masker = CodeMasker(num_codes, codebook_size, self.code_embedding.mask_token,
                                  config.mask_prob, seed=seed, name="code_masker")
         self.mcm_loss = MaskedCodeModelingLoss(config.temperature, name="mcm")

@@ -17,6 +17,9 @@ class CCFRecConfig:
       dim: hidden size d (the view vectors' PCA dimension).
       fusion_layers, sequence_layers, num_heads, ffn_dim: transformer sizes.
       dropout: dropout rate in fusion and sequence encoder.
+      ffn_inner_dropout: also drop out the feed-forward layers' inner (ffn_dim-wide) activations,
+        in fusion and sequence encoder. False as the authors' release (dropout after each
+        sub-layer only); the runs in docs/results.md were trained with True.
       max_history: items of history the sequence encoder reads.
       temperature: tau of every cosine softmax.
       mcm_weight, msa_weight: lambda of masked code modeling and masked sequence alignment.
@@ -49,6 +52,7 @@ class CCFRecConfig:
     num_heads: int = 2
     ffn_dim: int = 512
     dropout: float = 0.1
+    ffn_inner_dropout: bool = False
     max_history: int = 20
     temperature: float = 0.07
     mcm_weight: float = 0.3
