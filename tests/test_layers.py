@@ -140,6 +140,29 @@ def test_gelu_matches_keras_values_and_gradient():
     assert tf.keras.activations.deserialize(tf.keras.activations.serialize(gelu)) is gelu
 
 
+def test_fusion_with_token_projections_equals_fusion_of_embeddings():
+    """The first block's self-attention gathering table-row projections gives the outputs and
+    gradients (the embedding table's included) of projecting every code token."""
+    embedding = CodeTokenEmbedding(num_codes=4, codebook_size=8, dim=16)
+    fusion = CodeGuidedFusion(num_layers=2, dim=16, num_heads=2, ffn_dim=32, dropout=0.2)
+    tokens = tf.constant(np.random.default_rng(0).integers(1, 33, (50, 4)), tf.int32)
+    views, seed = tf.random.normal((50, 3, 16)), tf.constant([1, 2])
+    fusion(embedding(tokens), views)
+    results = []
+    for gathered in (False, True):
+        with tf.GradientTape() as tape:
+            extra = {}
+            if gathered:
+                extra = dict(tokens=tokens,
+                             token_projections=fusion.project_tokens(embedding.embeddings))
+            item, hidden = fusion(embedding(tokens), views, training=True, seed=seed, **extra)
+            loss = tf.reduce_sum(item * tf.range(16, dtype=tf.float32)) + tf.reduce_sum(hidden)
+        grads = tape.gradient(loss, [embedding.embeddings] + fusion.trainable_variables)
+        results.append([item, hidden] + [tf.convert_to_tensor(g) for g in grads])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("inner_dropout", [False, True])
 def test_fusion_block_dropout_sites(inner_dropout):
     """In training the block drops out each sub-layer's output, and the FFN's inner activations

@@ -38,6 +38,9 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
       views: float [batch, num_views, dim], the frozen view vectors (keys and values).
       training: dropout on or off.
       seed: int [2], the dropout seed in training (None: a fresh one).
+      self_projections: optional (q, k, v), each [batch, num_codes, heads, dim / heads], the
+        self-attention's projections of `codes` when the caller has them
+        (`SeededMultiHeadAttention.project`); None: projected here.
 
     Returns:
       float [batch, num_codes, dim].
@@ -59,7 +62,7 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
         self.norms = [LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"ln{i}",
                                                          dtype=policy) for i in range(3)]
 
-    def call(self, codes, views, training=None, seed=None):
+    def call(self, codes, views, training=None, seed=None, self_projections=None):
         if not training:
             seed = None
         elif seed is None:
@@ -68,8 +71,10 @@ class CodeGuidedFusionBlock(tf.keras.layers.Layer):
         def drop(x, salt):
             return seeded_dropout(x, self.dropout, seed, salt)
 
+        if self_projections is None:
+            self_projections = self.self_attention.project(codes, codes)
         h = self.norms[0](codes + drop(
-            self.self_attention(codes, codes, seed=fold_seed(seed, 1)), 2))
+            self.self_attention.attend(*self_projections, seed=fold_seed(seed, 1)), 2))
         if self.use_text:
             h = self.norms[1](h + drop(
                 self.cross_attention(h, views, seed=fold_seed(seed, 3)), 4))
@@ -98,6 +103,11 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
       training: dropout on or off.
       seed: int [2], the dropout seed in training (None: a fresh one); the same seed gives the
         same output, which is what lets `tf.recompute_grad` recompute it.
+      tokens, token_projections: optional; with code_embeddings = gather(table, tokens) (int
+        [batch, num_codes]) and token_projections = `project_tokens(table)`, the first block's
+        self-attention gathers its projections instead of projecting every code token: the same
+        result, and a projection per table row rather than per code token (a catalog has many
+        more code tokens than the table rows).
 
     Returns:
       (item vectors float [batch, dim] = mean_j H_L[j] + mean_j H0[j],
@@ -116,16 +126,28 @@ class CodeGuidedFusion(tf.keras.layers.Layer):
                                              dtype=self.dtype_policy)
                        for i in range(num_layers)]
 
-    def call(self, code_embeddings, views, training=None, seed=None):
+    def call(self, code_embeddings, views, training=None, seed=None, tokens=None,
+             token_projections=None):
         if not training:
             seed = None
         elif seed is None:
             seed = draw_seed()
+        first = None
+        if token_projections is not None:
+            tokens = tf.cast(tokens, tf.int32)
+            first = tuple(tf.cast(tf.gather(p, tokens), self.compute_dtype)
+                          for p in token_projections)
         h = code_embeddings
         for i, block in enumerate(self.blocks):
-            h = block(h, views, training=training, seed=fold_seed(seed, i))
+            h = block(h, views, training=training, seed=fold_seed(seed, i),
+                      self_projections=first if i == 0 else None)
         item = tf.reduce_mean(h, axis=-2) + tf.reduce_mean(code_embeddings, axis=-2)
         return item, h
+
+    def project_tokens(self, table):
+        """The first block's self-attention projections of every row of a code-token table
+        float32 [vocab, dim]: (q, k, v), each float32 [vocab, heads, dim / heads]."""
+        return self.blocks[0].self_attention.project_rows(tf.cast(table, tf.float32))
 
     def get_config(self):
         config = super().get_config()

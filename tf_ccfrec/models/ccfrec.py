@@ -54,25 +54,30 @@ class CCFRecModel(SequentialRetrievalModel):
         self.mcm_loss = MaskedCodeModelingLoss(config.temperature, name="mcm")
         self.msa_loss = SymmetricInfoNCE(config.temperature, name="msa")
         # Built here, not on first use: tf.recompute_grad cannot create variables.
-        self.fuse(self.code_tokens[:1], self.view_vectors[:1])
+        self.fusion(self.code_embedding(self.code_tokens[:1]), self.view_vectors[:1])
         self._recomputed_fusion = tf.recompute_grad(self._seeded_fusion)
 
-    def _seeded_fusion(self, embeddings, views, seed):
-        return self.fusion(embeddings, views, training=True, seed=seed)
+    def _seeded_fusion(self, embeddings, views, tokens, q, k, v, seed):
+        return self.fusion(embeddings, views, training=True, seed=seed, tokens=tokens,
+                           token_projections=(q, k, v))
 
-    def fuse(self, tokens, views, training=None, seed=None):
+    def fuse(self, tokens, views, training=None, seed=None, token_projections=None):
         """Code tokens [n, num_codes] + views [n, num_views, dim] -> (item vectors [n, dim],
         fusion outputs [n, num_codes, dim]), float32 whatever `config.precision` computes them
         in. In training the dropout masks come from `seed` (int [2]; None: a fresh one), and
         with `config.recompute` the fusion's activations are recomputed in the backward pass
-        rather than kept."""
+        rather than kept. `token_projections`: `fusion.project_tokens` of the code-token table,
+        when the caller fuses several parts (None: projected here)."""
         embeddings = self.code_embedding(tokens)
+        if token_projections is None:
+            token_projections = self.fusion.project_tokens(self.code_embedding.embeddings)
         if not training:
-            outputs = self.fusion(embeddings, views)
+            outputs = self.fusion(embeddings, views, tokens=tokens,
+                                  token_projections=token_projections)
         else:
             seed = draw_seed() if seed is None else seed
             fusion = self._recomputed_fusion if self.config.recompute else self._seeded_fusion
-            outputs = fusion(embeddings, views, seed)
+            outputs = fusion(embeddings, views, tokens, *token_projections, seed)
         return tuple(tf.cast(output, tf.float32) for output in outputs)
 
     def fuse_in_chunks(self, tokens, views, training=None):
@@ -80,11 +85,13 @@ class CCFRecModel(SequentialRetrievalModel):
         chunk's activations stay in cache (and, recomputed, are all the backward pass holds at
         once). When n is unknown while tracing (the step's distinct items, its real history
         positions) it is split into `DYNAMIC_CHUNKS` parts of at least `fusion_chunk` items,
-        the unneeded ones empty (tf.recompute_grad cannot run inside a loop)."""
+        the unneeded ones empty (tf.recompute_grad cannot run inside a loop). The code-token
+        table is projected once for all chunks."""
         chunk = self.config.fusion_chunk
         count = tokens.shape[0]
         if not chunk or (count is not None and count <= chunk):
             return self.fuse(tokens, views, training=training)
+        projections = self.fusion.project_tokens(self.code_embedding.embeddings)
         if count is not None:
             sizes = [min(chunk, count - start) for start in range(0, count, chunk)]
         else:
@@ -92,8 +99,9 @@ class CCFRecModel(SequentialRetrievalModel):
             size = tf.maximum(chunk, (count + DYNAMIC_CHUNKS - 1) // DYNAMIC_CHUNKS)
             starts = tf.minimum(tf.range(DYNAMIC_CHUNKS) * size, count)
             sizes = tf.unstack(tf.minimum(starts + size, count) - starts)
-        parts = [self.fuse(part_tokens, part_views, training=training) for part_tokens, part_views
-                 in zip(tf.split(tokens, sizes), tf.split(views, sizes))]
+        parts = [self.fuse(part_tokens, part_views, training=training,
+                           token_projections=projections)
+                 for part_tokens, part_views in zip(tf.split(tokens, sizes), tf.split(views, sizes))]
         return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts))
 
     def vectors_of(self, items, training=None):
