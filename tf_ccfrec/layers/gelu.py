@@ -21,15 +21,19 @@ def gelu(x):
       float, x's shape and dtype.
     """
 
+    def cdf(z):
+        return 0.5 * (1.0 + tf.math.erf(z * (1.0 / math.sqrt(2.0))))
+
     @tf.custom_gradient
     def forward(x):
-        z = tf.cast(x, tf.float32)
-        cdf = 0.5 * (1.0 + tf.math.erf(z * (1.0 / math.sqrt(2.0))))
-
         def grad(dy):
+            # Recomputed from x rather than kept: the backward pass holds x only (in bfloat16,
+            # an eighth of keeping the float32 z and Phi(z)).
+            z = tf.cast(x, tf.float32)
             pdf = tf.exp(-0.5 * tf.square(z)) * (1.0 / math.sqrt(2.0 * math.pi))
-            return tf.cast(tf.cast(dy, tf.float32) * (cdf + z * pdf), x.dtype)
+            return tf.cast(tf.cast(dy, tf.float32) * (cdf(z) + z * pdf), x.dtype)
 
-        return tf.cast(z * cdf, x.dtype), grad
+        z = tf.cast(x, tf.float32)
+        return tf.cast(z * cdf(z), x.dtype), grad
 
     return forward(x)
