@@ -51,4 +51,7 @@ class LayerNormalization(tf.keras.layers.LayerNormalization):
                 or self.axis != [inputs.shape.rank - 1]):
             return super().call(inputs)
         inputs = tf.cast(inputs, self.compute_dtype)
-        return _layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+        # Read first: the custom gradient takes tensors (a variable, e.g. a distributed one,
+        # would have to be declared to it).
+        return _layer_norm(inputs, tf.convert_to_tensor(self.gamma),
+                           tf.convert_to_tensor(self.beta), self.epsilon)
