@@ -101,6 +101,13 @@ def test_artifact_round_trip_and_version(tmp_path):
     assert manifest["version"] == artifact.VERSION
     manifest["version"] = 99
     manifest_path.write_text(json.dumps(manifest))
+    from tf_ccfrec import storage
+
+    # An edited file no longer matches the completion marker; one written whole by another
+    # version (marker and all) is refused for its version.
+    with pytest.raises(storage.IncompleteOutput, match="code artifact"):
+        artifact.load(str(tmp_path / "codes"))
+    storage.mark_complete(str(tmp_path / "codes"))
     with pytest.raises(ValueError, match="artifact version 99"):
         artifact.load(str(tmp_path / "codes"))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_ccfrec.atomic import OutputExists
+from tf_ccfrec.storage import OutputExists
 from tf_ccfrec.export import saved_model, scann_index
 from tf_ccfrec.models.ccfrec import CCFRecModel
 from tf_ccfrec.models.config import CCFRecConfig
@@ -18,7 +18,8 @@ NUM_ITEMS, DIM = 60, 16
 ITEM_IDS = [f"item{i:03d}" for i in range(NUM_ITEMS)]
 
 
-def _export(parent, history_vector="paper"):
+def _model(history_vector="paper"):
+    """A small built CCFRec model and the item popularity it is exported with."""
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0,
@@ -28,6 +29,11 @@ def _export(parent, history_vector="paper"):
                         codebook_size=16, seed=0)
     model.compute_loss({"history": tf.ones([1, 5], tf.int32), "target": tf.ones([1], tf.int32)})
     popularity = np.concatenate([[0], rng.integers(0, 50, NUM_ITEMS)])
+    return model, popularity
+
+
+def _export(parent, history_vector="paper"):
+    model, popularity = _model(history_vector)
     directory = str(parent / "ccfrec" / "1")
     saved_model.export(model, ITEM_IDS, popularity, directory, top_k=10)
     return model, popularity, directory, tf.saved_model.load(directory)

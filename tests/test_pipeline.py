@@ -1,9 +1,11 @@
 """The TFX pipeline end to end with LocalDagRunner on real Office users: components, cache,
-SIGTERM and resume, TFMA against the library's evaluation, the report, the pushed model; schema
-anomalies stop a run; the Kubeflow V2 spec compiles."""
+SIGTERM and resume, a cache that follows the code, TFMA against the library's evaluation, the
+report (blessing on the valid split, test reported), the pushed model; schema anomalies stop a
+run; the Kubeflow V2 spec compiles with no path of the checkout in it."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,16 +16,26 @@ import pytest
 
 from tests.conftest import REPO
 
-UPSTREAM = ("ExampleGen", "CatalogExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen",
+UPSTREAM = ("ExampleGen", "CatalogExampleGen", "StatisticsGen", "SchemaGen", "CuratedSchemaGen",
             "ExampleValidator", "AnomaliesGate", "SemanticCodesGen", "Transform")
 ALL_NODES = UPSTREAM + ("CCFRecTrainer", "latest_blessed_model_resolver", "Evaluator",
-                        "EvaluationReportGen", "Pusher")
+                        "TestEvaluator", "EvaluationReportGen", "Pusher")
 
 
-def _runner(root, users, *extra):
+def _runner(root, users, *extra, cwd=REPO):
     return subprocess.Popen([sys.executable, "-m", "tests.pipeline_runner", str(root),
-                             str(users), *map(str, extra)], cwd=REPO, stdout=subprocess.PIPE,
+                             str(users), *map(str, extra)], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+
+
+def _changed_tree(directory, changed):
+    """A copy of the pipeline package and the tests with one comment added to `changed`."""
+    for name in ("tfx_pipeline", "tests"):
+        shutil.copytree(os.path.join(REPO, name), os.path.join(directory, name),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    with open(os.path.join(directory, changed), "a") as f:
+        f.write("\n# a changed line\n")
+    return directory
 
 
 def _finish(process, timeout=900):
@@ -64,7 +76,8 @@ def _tfma_overall(evaluation_uri):
 
 @pytest.fixture(scope="module")
 def pipeline_runs(tmp_path_factory):
-    """Run 1 killed with SIGTERM during training, run 2 (resumes), run 3 (unchanged inputs)."""
+    """Run 1 killed with SIGTERM during training, run 2 (resumes), run 3 (unchanged inputs),
+    run 4 (unchanged inputs, the report component's module changed)."""
     root = tmp_path_factory.mktemp("pipeline")
     first = _runner(root, 300)
     _wait_for_training(root, first)
@@ -75,6 +88,10 @@ def pipeline_runs(tmp_path_factory):
     assert code2 == 0, output2[-5000:]
     code3, output3 = _finish(_runner(root, 300))
     assert code3 == 0, output3[-5000:]
+    changed = _changed_tree(tmp_path_factory.mktemp("changed"),
+                            "tfx_pipeline/components/evaluation_report.py")
+    code4, output4 = _finish(_runner(root, 300, cwd=changed))
+    assert code4 == 0, output4[-5000:]
     return {"root": root, "killed": (code, killed_output, after_kill),
             "summaries": [_summary(output2), _summary(output3)], "runs": _states(root)}
 
@@ -90,7 +107,7 @@ def test_sigterm_during_training_then_resume(pipeline_runs):
     assert all(killed[node]["state"] == "COMPLETE" for node in UPSTREAM)
     resumed = pipeline_runs["runs"][1]["executions"]
     assert all(resumed[node]["state"] == "CACHED" for node in UPSTREAM), resumed
-    for node in ("CCFRecTrainer", "Evaluator", "EvaluationReportGen", "Pusher"):
+    for node in ("CCFRecTrainer", "Evaluator", "TestEvaluator", "EvaluationReportGen", "Pusher"):
         assert resumed[node]["state"] == "COMPLETE"
     # A consistent store: every execution of every run ended (complete, cached or failed).
     for run in pipeline_runs["runs"]:
@@ -107,6 +124,18 @@ def test_unchanged_inputs_come_from_the_cache(pipeline_runs):
     summary = pipeline_runs["summaries"][1]
     assert summary["report"]["blessed"] is True
     assert summary["pushed_model"]
+
+
+def test_a_changed_module_reruns_exactly_its_components(pipeline_runs):
+    """Run 4 runs the same pipeline on the same data from a tree whose EvaluationReportGen
+    module has one more line: that component runs again, everything else is CACHED (the Pusher
+    and resolver run every time, as in run 3)."""
+    third, fourth = (run["executions"] for run in pipeline_runs["runs"][2:4])
+    assert set(fourth) == set(ALL_NODES)
+    assert fourth["EvaluationReportGen"]["state"] == "COMPLETE"
+    for node in ALL_NODES:
+        if node != "EvaluationReportGen":
+            assert fourth[node]["state"] == third[node]["state"], (node, fourth[node])
 
 
 def test_artifacts_schema_statistics_and_report(pipeline_runs):
@@ -131,7 +160,8 @@ def test_artifacts_schema_statistics_and_report(pipeline_runs):
     assert os.path.getsize(os.path.join(report_dir, "recall_at_10.png")) > 1000
     report = open(os.path.join(report_dir, "report.md")).read()
     for name in ("target_popularity=head", "target_popularity=tail", "history_length_bucket=",
-                 "target_category=", "| overall |"):
+                 "target_category=", "| overall |", "decided on the **valid** split",
+                 "## valid (blessing)", "## test (reported)"):
         assert name in report
 
 
@@ -139,7 +169,9 @@ def test_tfma_equals_the_library_evaluation(pipeline_runs):
     """TFMA's metrics over the exported model equal tf_ccfrec's own evaluation of the same
     model on the same test examples, overall and for the head/tail slices."""
     summary = pipeline_runs["summaries"][0]
-    slices = {row["slice"]: row for row in summary["report"]["slices"]}
+    assert summary["report"]["blessing_split"] == "valid"
+    slices = {row["slice"]: row for row in summary["report"]["test_slices"]}
+    valid = {row["slice"]: row for row in summary["report"]["slices"]}
     trainer_runs = os.path.join(pipeline_runs["root"], "tfx", "CCFRecTrainer", "model_run")
     finished = [r for r in os.listdir(trainer_runs)
                 if os.path.exists(os.path.join(trainer_runs, r, "metrics.json"))]
@@ -153,6 +185,9 @@ def test_tfma_equals_the_library_evaluation(pipeline_runs):
             assert slices[tfma_slice][name] == pytest.approx(ours[name], abs=1e-6), \
                 (tfma_slice, name)
     assert library["examples"] == 300
+    # The blessing's numbers are the validation split's, which the Trainer reports as well.
+    library_valid = json.load(open(os.path.join(trainer_runs, run, "metrics.json")))["valid"]
+    assert valid["overall"]["recall@10"] == pytest.approx(library_valid["recall@10"], abs=1e-6)
 
 
 def test_pushed_model_takes_raw_item_ids(pipeline_runs):
@@ -269,6 +304,16 @@ def test_kubeflow_v2_spec(tmp_path):
                    "tfx_pipeline.models.preprocessing.preprocessing_fn",
                    "gs://acme-recs/serving/ccfrec", "gs://acme-recs/data/office"):
         assert needle in text, needle
+    # Nothing points at the compiling machine: no path of the checkout or of the working
+    # directory; the schema comes from the installed package.
+    for local in {REPO, os.getcwd()}:
+        assert local not in text, local
+    assert "interactions.pbtxt" not in text
+    # Every component that runs tf-ccfrec code carries its code fingerprint.
+    from tfx_pipeline import fingerprint
+
+    for node in set(fingerprint.ENTRY_MODULES) & components:
+        assert fingerprint.code_fingerprint(node) in text, node
     dockerfile = open(os.path.join(REPO, "Dockerfile")).read()
     assert dockerfile.splitlines()[[l.startswith("FROM") for l in
                                     dockerfile.splitlines()].index(True)] == \

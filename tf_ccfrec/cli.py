@@ -63,7 +63,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
-    from tf_ccfrec import atomic
+    from tf_ccfrec import storage
     from tf_ccfrec.data import readers, stats
 
     data = readers.read(args.format, args.input, views=args.views, on_error=args.on_error)
@@ -71,7 +71,7 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
     result["problems"] = data.problems
     print(stats.format_statistics(result))
     if args.output:
-        atomic.write_json(args.output, result)
+        storage.write_json(args.output, result)
         print(f"wrote {args.output}")
     return 0
 
@@ -166,11 +166,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
+    from tf_ccfrec import storage
     from tf_ccfrec.export import saved_model
 
     path = saved_model.export_run(args.model_dir, args.output, top_k=args.top_k,
                                   with_scann=not args.no_scann, overwrite=args.overwrite)
-    print(json.dumps({"exported": os.path.abspath(path)}))
+    print(json.dumps({"exported": storage.absolute(path)}))
     return 0
 
 
@@ -377,14 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from tf_ccfrec.atomic import OutputExists
+    from tf_ccfrec.storage import IncompleteOutput, OutputExists
     from tf_ccfrec.data.errors import DataError
     from tf_ccfrec.text.encoder import EncoderNotFound
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, OutputExists, EncoderNotFound, ValueError, FileNotFoundError) as error:
+    except (DataError, OutputExists, IncompleteOutput, EncoderNotFound, ValueError,
+            FileNotFoundError) as error:
         print(f"ccfrec: error: {error}", file=sys.stderr)
         return 2
 

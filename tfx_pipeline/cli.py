@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from tfx_pipeline.pipeline.configs import DEFAULT_SCHEMA, RUNNING_MODES, PipelineConfig
+from tfx_pipeline.pipeline.configs import CURATED_SCHEMA, RUNNING_MODES, PipelineConfig
 
 CODES_FIELDS = ("method", "pca_dim", "codes_per_view", "codebook_size")
 
@@ -56,7 +56,8 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
     if report:
         print("", file=out)
         print(markdown(report["slices"], report["blessed"], report["evaluation"],
-                       report.get("validation")), file=out)
+                       report.get("validation"), report.get("test_slices"),
+                       report.get("test_evaluation") or ""), file=out)
         print(f"report: {os.path.join(summary['report_dir'], 'report.md')}", file=out)
     print(f"pushed model: {summary.get('pushed_model') or 'none (not blessed)'}", file=out)
 
@@ -102,9 +103,10 @@ def _common(p: argparse.ArgumentParser, local: bool) -> None:
                    help="comma-separated text views (default: every text field)")
     p.add_argument("--max-history", type=int, default=20)
     p.add_argument("--k-core", type=int, default=0)
-    p.add_argument("--schema", default=DEFAULT_SCHEMA,
-                   help="curated schema of the interaction examples, or 'infer' "
-                        "(default: tfx_pipeline/schema/interactions.pbtxt)")
+    p.add_argument("--schema", default=CURATED_SCHEMA,
+                   help="schema of the interaction examples: 'curated' (default: the installed "
+                        "package's tfx_pipeline/schema/interactions.pbtxt, read at run time), "
+                        "a schema file's path or URI, or 'infer'")
     p.add_argument("--pipeline-name", default="ccfrec")
     for field in CODES_FIELDS:
         p.add_argument(f"--codes-{field.replace('_', '-')}", dest=f"codes_{field}",

@@ -17,24 +17,26 @@ DEFAULT_IMAGE = "ghcr.io/tf-ccfrec/ccfrec-pipeline:latest"
 
 def compile_pipeline(config: PipelineConfig, output_file: str,
                      image: str = DEFAULT_IMAGE) -> str:
-    """Writes the PipelineSpec JSON to `output_file` (whole or not at all); returns its path."""
+    """Writes the PipelineSpec JSON to `output_file` (local or a URI; whole or not at all);
+    returns its path."""
     import shutil
     import tempfile
 
     from tfx import v1 as tfx
 
+    from tf_ccfrec import storage
     from tfx_pipeline.pipeline.pipeline import create_pipeline
 
-    output_file = os.path.abspath(output_file)
-    os.makedirs(os.path.dirname(output_file), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".compiling-", dir=os.path.dirname(output_file))
+    output_file = storage.absolute(output_file)
+    staging = tempfile.mkdtemp(prefix="ccfrec-compiling-")  # local-only: the compiler's output
     try:
         runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
                 default_image=image),
             output_dir=staging, output_filename="pipeline.json")
         runner.run(create_pipeline(config))
-        os.replace(os.path.join(staging, "pipeline.json"), output_file)
+        storage.write_bytes(output_file, storage.read_bytes(os.path.join(staging,
+                                                                         "pipeline.json")))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output_file

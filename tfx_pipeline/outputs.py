@@ -3,11 +3,11 @@ run, the evaluation report, the blessing and the pushed model."""
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Any, Dict, List
 
 from ml_metadata.proto import metadata_store_pb2
+
+from tf_ccfrec import storage
 
 STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 
@@ -63,9 +63,8 @@ def summary(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
     history = runs(metadata_path, pipeline_name)
     report_dir = latest_artifact_uri(metadata_path, EvaluationReport.TYPE_NAME)
     report = None
-    if report_dir and os.path.exists(os.path.join(report_dir, JSON_FILE)):
-        with open(os.path.join(report_dir, JSON_FILE)) as f:
-            report = json.load(f)
+    if report_dir and storage.exists(storage.join(report_dir, JSON_FILE)):
+        report = storage.read_json(storage.join(report_dir, JSON_FILE))
     pushed = None
     pushed_models = store.get_artifacts_by_type("PushedModel")
     if pushed_models:

@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, Dict
 
 import numpy as np
 
-from tf_ccfrec import atomic
+from tf_ccfrec import storage
 from tf_ccfrec.codes.config import CodesConfig
 
 VERSION = 1
@@ -52,26 +51,26 @@ class CodeArtifact:
 
 
 def save(directory: str, artifact: CodeArtifact, overwrite: bool = False) -> None:
-    with atomic.atomic_directory(directory, overwrite=overwrite) as staging:
-        np.savez(os.path.join(staging, ARRAYS_FILE), **artifact.arrays)
+    with storage.atomic_directory(directory, overwrite=overwrite) as staging:
+        storage.save_npz(os.path.join(staging, ARRAYS_FILE), **artifact.arrays)
         manifest = dict(artifact.manifest, version=VERSION,
                         config=dataclasses.asdict(artifact.config), views=list(artifact.views))
-        atomic.write_json(os.path.join(staging, MANIFEST_FILE), manifest)
+        storage.write_json(os.path.join(staging, MANIFEST_FILE), manifest)
 
 
 def load(directory: str) -> CodeArtifact:
     """Loads an artifact; refuses other versions with a message saying so."""
     manifest_path = os.path.join(directory, MANIFEST_FILE)
-    if not os.path.exists(manifest_path):
+    if not storage.exists(manifest_path):
         raise FileNotFoundError(f"{directory}: no {MANIFEST_FILE}; is it the output of "
                                 f"`ccfrec codes build`?")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
+    storage.check_complete(directory, "the code artifact")
+    manifest = storage.read_json(manifest_path)
     if manifest.get("version") != VERSION:
         raise ValueError(f"{manifest_path}: artifact version {manifest.get('version')!r}, this "
                          f"tf-ccfrec reads version {VERSION}; rebuild with `ccfrec codes build`")
-    with np.load(os.path.join(directory, ARRAYS_FILE)) as data:
-        arrays = {name: data[name] for name in ARRAYS}
+    data = storage.load_npz(os.path.join(directory, ARRAYS_FILE))
+    arrays = {name: data[name] for name in ARRAYS}
     return CodeArtifact(config=CodesConfig(**manifest["config"]), views=manifest["views"],
                         arrays=arrays, manifest=manifest)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Dict, Optional
 
 import numpy as np
 
+from tf_ccfrec import storage
 from tf_ccfrec.codes import artifact as artifact_lib
 from tf_ccfrec.codes.config import CodesConfig
 from tf_ccfrec.codes.pca import whiten_views
@@ -81,6 +81,6 @@ def build_codes(prepared_dir: str, output_dir: str, config: CodesConfig,
     item_ids, items = tfrecords.read_catalog(prepared_dir, views)
     artifact = codes_from_texts(item_ids, items, views, config, encoder_dir, cache_dir, progress,
                                 manifest={"dataset": statistics.get("dataset"),
-                                          "prepared": os.path.abspath(prepared_dir)})
+                                          "prepared": storage.absolute(prepared_dir)})
     artifact_lib.save(output_dir, artifact, overwrite=overwrite)
     return dict(artifact.manifest, config=vars(config), views=views)

@@ -6,18 +6,20 @@
         one JSON object per line: parent_asin, title, features [..], description [..],
         categories [..], details {"Brand": ...}, ...
 
-(`benchmark/5core/last_out_w_his/` and `raw/meta_categories/` of the release.) A user's sequence is
+(`benchmark/5core/last_out_w_his/` and `raw/meta_categories/` of the release.) Each file may be
+gzipped as the release ships it (`.csv.gz`, `.jsonl.gz`) or plain; on any filesystem
+`tf.io.gfile` reads (local, gs://, s3://, ...). A user's sequence is
 their train rows by timestamp, then the valid target, then the test target; `splits` records the
 valid and test targets so the official split is kept.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Dict, List, Optional, Sequence
 
+from tf_ccfrec import storage
 from tf_ccfrec.data.dataset import SequenceDataset
 from tf_ccfrec.data.errors import DataError, ErrorPolicy
 from tf_ccfrec.data.io import delimited_records, text_lines
@@ -85,20 +87,29 @@ def read_split(path: str, policy: ErrorPolicy) -> List[dict]:
     return rows
 
 
+def _one_of(directory: str, name: str) -> str:
+    """`<directory>/<name>` or `<name>.gz`, whichever is there (exactly one)."""
+    found = [p for p in (os.path.join(directory, name), os.path.join(directory, name + ".gz"))
+             if storage.isfile(p)]
+    if len(found) != 1:
+        raise DataError(f"{directory}: " + (f"missing {name} (or {name}.gz)" if not found else
+                                            f"both {name} and {name}.gz; keep one"))
+    return found[0]
+
+
 def read(directory: str, views: Optional[Sequence[str]] = None,
          on_error: str = "raise") -> SequenceDataset:
     """Reads `{Category}.{train,valid,test}.csv` and `meta_{Category}.jsonl` from `directory`."""
     policy = ErrorPolicy(on_error)
-    trains = sorted(glob.glob(os.path.join(directory, "*.train.csv")))
+    trains = (storage.glob(os.path.join(directory, "*.train.csv"))
+              + storage.glob(os.path.join(directory, "*.train.csv.gz")))
     if len(trains) != 1:
-        raise DataError(f"{directory}: expected exactly one {{Category}}.train.csv, found "
+        raise DataError(f"{directory}: expected exactly one {{Category}}.train.csv[.gz], found "
                         f"{', '.join(map(os.path.basename, trains)) or 'none'}")
-    category = os.path.basename(trains[0])[: -len(".train.csv")]
-    paths = {s: os.path.join(directory, f"{category}.{s}.csv") for s in SPLITS}
-    meta_path = os.path.join(directory, f"meta_{category}.jsonl")
-    for path in list(paths.values()) + [meta_path]:
-        if not os.path.exists(path):
-            raise DataError(f"{directory}: missing {os.path.basename(path)}")
+    name = os.path.basename(trains[0])
+    category = name[: name.rindex(".train.csv")]
+    paths = {s: _one_of(directory, f"{category}.{s}.csv") for s in SPLITS}
+    meta_path = _one_of(directory, f"meta_{category}.jsonl")
     views = list(views or DEFAULT_VIEWS)
     items = read_meta(meta_path, views, policy)
 
@@ -132,5 +143,5 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
                 seq.append(splits[split][user])
     sequences = {u: s for u, s in sequences.items() if s}
     return SequenceDataset(name=category, sequences=sequences, items=items, views=views,
-                           source=os.path.abspath(directory), splits=splits,
+                           source=storage.absolute(directory), splits=splits,
                            problems=policy.summary())

@@ -1,4 +1,5 @@
-"""Reading input files with errors that name the file and the line or key."""
+"""Reading input files with errors that name the file and the line or key; through
+`tf_ccfrec.storage`, so on any filesystem TensorFlow knows, and `.gz` files decompressed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 import json
 from typing import Iterator, List, Tuple
 
+from tf_ccfrec import storage
 from tf_ccfrec.data.errors import DataError
 
 # The view order of the CCFRec spec; other text fields follow in name order.
@@ -40,8 +42,7 @@ def read_json_object(path: str) -> Tuple[dict, List[str]]:
       (the object, its keys that appear more than once; json.load would keep the last silently).
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = storage.read_bytes(path)
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
@@ -60,7 +61,7 @@ def text_lines(path: str, policy) -> Iterator[Tuple[int, str]]:
 
     A line that is not UTF-8 is reported to `policy` (kind "encoding") and skipped.
     """
-    with open(path, "rb") as f:
+    with storage.open_binary(path) as f:
         for number, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8")

@@ -7,10 +7,10 @@ any of which may be empty or absent.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Any, Dict, List, Optional, Sequence
 
+from tf_ccfrec import storage
 from tf_ccfrec.data.dataset import SequenceDataset
 from tf_ccfrec.data.errors import DataError, ErrorPolicy
 from tf_ccfrec.data.io import order_views, read_json_object
@@ -19,13 +19,13 @@ from tf_ccfrec.data.text import clean_text
 
 def find_files(directory: str) -> tuple:
     """Returns (dataset name, inter path, item path) found by name in `directory`."""
-    inters = sorted(glob.glob(os.path.join(directory, "*.inter.json")))
+    inters = storage.glob(os.path.join(directory, "*.inter.json"))
     if len(inters) != 1:
         found = ", ".join(os.path.basename(p) for p in inters) or "none"
         raise DataError(f"{directory}: expected exactly one <D>.inter.json file, found {found}")
     name = os.path.basename(inters[0])[: -len(".inter.json")]
     item_path = os.path.join(directory, f"{name}.item.json")
-    if not os.path.exists(item_path):
+    if not storage.isfile(item_path):
         raise DataError(f"{directory}: {name}.inter.json has no matching {name}.item.json")
     return name, inters[0], item_path
 
@@ -106,4 +106,4 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
         raw.pop(user, None)
     sequences = parse_sequences(raw, inter_path, items, policy)
     return SequenceDataset(name=name, sequences=sequences, items=items, views=views,
-                           source=os.path.abspath(directory), problems=policy.summary())
+                           source=storage.absolute(directory), problems=policy.summary())

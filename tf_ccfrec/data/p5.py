@@ -9,10 +9,10 @@ identified by their raw ids (ASIN, Yelp business id) in the normalized form.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Dict, List, Optional, Sequence
 
+from tf_ccfrec import storage
 from tf_ccfrec.data import lcrec, recbole
 from tf_ccfrec.data.dataset import SequenceDataset
 from tf_ccfrec.data.errors import DataError, ErrorPolicy
@@ -23,7 +23,7 @@ LCREC_ID_SHIFT = 1
 
 
 def _one(directory: str, pattern: str, what: str) -> Optional[str]:
-    found = sorted(glob.glob(os.path.join(directory, pattern)))
+    found = storage.glob(os.path.join(directory, pattern))
     if len(found) > 1:
         raise DataError(f"{directory}: more than one {what} ({', '.join(map(os.path.basename, found))})")
     return found[0] if found else None
@@ -78,7 +78,7 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
         raise DataError(f"{directory}: no *_sequential_data.txt file")
     name = os.path.basename(seq_path)[: -len("_sequential_data.txt")]
     maps_path = os.path.join(directory, f"{name}_datamaps.json")
-    if not os.path.exists(maps_path):
+    if not storage.isfile(maps_path):
         raise DataError(f"{directory}: {os.path.basename(seq_path)} has no matching "
                         f"{name}_datamaps.json")
     datamaps, _ = read_json_object(maps_path)
@@ -117,5 +117,5 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
     sequences = read_sequences(seq_path, id2user, id2item, policy)
     numeric = {raw: numeric_by_raw[raw] for raw in items if raw in numeric_by_raw}
     return SequenceDataset(name=name, sequences=sequences, items=items, views=list(views),
-                           source=os.path.abspath(directory), numeric=numeric,
+                           source=storage.absolute(directory), numeric=numeric,
                            problems=policy.summary())

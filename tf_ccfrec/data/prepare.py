@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, Optional, Sequence
 
-from tf_ccfrec import atomic
+from tf_ccfrec import storage
 from tf_ccfrec.data import filtering, readers, splits, stats, tfrecords
 
 
@@ -27,7 +26,7 @@ def prepare(format_name: str, input_dir: str, output_dir: str,
     result.update({
         "format_version": tfrecords.FORMAT_VERSION,
         "format": format_name,
-        "input": os.path.abspath(input_dir),
+        "input": storage.absolute(input_dir),
         "views": list(data.views),
         "numeric_fields": sorted({f for v in data.numeric.values() for f in v}),
         "max_history": max_history,
@@ -35,19 +34,21 @@ def prepare(format_name: str, input_dir: str, output_dir: str,
         "split": "official" if data.splits is not None else "leave-one-out",
         "problems": data.problems,
     })
-    with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
+    with storage.atomic_directory(output_dir, overwrite=overwrite) as staging:
         result["examples"] = tfrecords.write_examples(staging, examples)
         tfrecords.write_catalog(staging, data)
-        atomic.write_json(os.path.join(staging, tfrecords.STATISTICS_FILE), result)
+        storage.write_json(os.path.join(staging, tfrecords.STATISTICS_FILE), result)
     return result
 
 
 def load_statistics(prepared_dir: str) -> Dict[str, Any]:
-    path = os.path.join(prepared_dir, tfrecords.STATISTICS_FILE)
-    if not os.path.exists(path):
-        from tf_ccfrec.data.errors import DataError
+    from tf_ccfrec.data.errors import DataError
 
+    path = os.path.join(prepared_dir, tfrecords.STATISTICS_FILE)
+    if not storage.exists(path):
         raise DataError(f"{prepared_dir}: no {tfrecords.STATISTICS_FILE}; is it the output of "
                         f"`ccfrec data prepare`?")
-    with open(path) as f:
-        return json.load(f)
+    if not storage.is_complete(prepared_dir):
+        raise DataError(f"{prepared_dir}: no valid {storage.COMPLETE_MARKER} (being written, "
+                        f"or left by a failed write); prepare it again")
+    return storage.read_json(path)

@@ -8,10 +8,10 @@ and file order when there is no timestamp column).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tf_ccfrec import storage
 from tf_ccfrec.data.dataset import SequenceDataset
 from tf_ccfrec.data.errors import DataError, ErrorPolicy
 from tf_ccfrec.data.io import delimited_records
@@ -108,7 +108,7 @@ def read_atomic(path: str, policy: ErrorPolicy) -> AtomicTable:
 
 
 def _find(directory: str, suffix: str) -> str:
-    found = sorted(glob.glob(os.path.join(directory, f"*{suffix}")))
+    found = storage.glob(os.path.join(directory, f"*{suffix}"))
     if len(found) != 1:
         raise DataError(f"{directory}: expected exactly one *{suffix} file, found "
                         f"{', '.join(map(os.path.basename, found)) or 'none'}")
@@ -135,7 +135,7 @@ def read(directory: str, views: Optional[Sequence[str]] = None,
     sequences = {user: [item for _, _, item in sorted(events)] for user, events in by_user.items()}
     name = os.path.basename(inter_path)[: -len(".inter")]
     return SequenceDataset(name=name, sequences=sequences, items=items, views=views,
-                           source=os.path.abspath(directory), numeric=table.numeric_rows(),
+                           source=storage.absolute(directory), numeric=table.numeric_rows(),
                            problems=policy.summary())
 
 

@@ -67,7 +67,7 @@ def item_proto(item_id: str, text: Dict[str, str], numeric: Dict[str, float]):
 def _write(path: str, protos) -> int:
     import tensorflow as tf
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tf.io.gfile.makedirs(os.path.dirname(path))
     count = 0
     with tf.io.TFRecordWriter(path, options="GZIP") as writer:
         for proto in protos:

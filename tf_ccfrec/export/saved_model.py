@@ -1,16 +1,16 @@
 """Writing the SavedModel (`ccfrec export`): the signatures of `RetrievalModule` plus the ScaNN
-index in `assets.extra/scann/`, staged and renamed into place so that a serving directory never
-holds a half-written version."""
+index in `assets.extra/scann/`, staged and moved into place with a completion marker (`tf_ccfrec.storage`), so that a
+serving directory, local or on an object store, never holds a half-written version that a
+reader would take."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
 import numpy as np
 
-from tf_ccfrec import atomic
+from tf_ccfrec import storage
 from tf_ccfrec.export import scann_index
 
 EXPORT_INFO = os.path.join("assets.extra", "ccfrec.json")
@@ -47,16 +47,15 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
                              model.config.max_history, top_k, id_lookup=id_lookup,
                              sampled_negatives=sampled_negatives, seed=seed,
                              history_vectors=history)
-    with atomic.atomic_directory(output_dir, overwrite=overwrite) as staging:
+    with storage.atomic_directory(output_dir, overwrite=overwrite) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         if with_scann:
             scann_index.write(os.path.join(staging, scann_index.DIRECTORY),
                               module.unit_items().numpy(), list(item_ids))
-        with open(os.path.join(staging, EXPORT_INFO), "w") as f:
-            json.dump({"items": len(item_ids), "top_k": module.top_k,
-                       "max_history": model.config.max_history,
-                       "temperature": model.config.temperature,
-                       "scann": with_scann, **(info or {})}, f, indent=1)
+        storage.write_json(os.path.join(staging, EXPORT_INFO), {
+            "items": len(item_ids), "top_k": module.top_k,
+            "max_history": model.config.max_history, "temperature": model.config.temperature,
+            "scann": with_scann, **(info or {})})
     return output_dir
 
 
@@ -68,7 +67,7 @@ def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bo
     model, run = restore.load_run(model_dir)
     popularity = evaluation.training_interactions(run["prepared"], run["item_ids"])
     return export(model, run["item_ids"], popularity, output_dir, top_k, with_scann, overwrite,
-                  info={"model": run["model"], "run": os.path.abspath(model_dir)},
+                  info={"model": run["model"], "run": storage.absolute(model_dir)},
                   sampled_negatives=run["train_config"]["sampled_negatives"],
                   seed=run["train_config"]["seed"])
 
@@ -80,4 +79,5 @@ def load(path: str):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the TF Text ops)
 
+    storage.check_complete(path, "the SavedModel")
     return tf.saved_model.load(path)

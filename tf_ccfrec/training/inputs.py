@@ -7,6 +7,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tf_ccfrec import storage
 from tf_ccfrec.data import tfrecords
 
 FEATURES = {
@@ -100,4 +101,4 @@ class PreparedData:
 
     def source(self) -> dict:
         """Where the data came from, for the run's config.json."""
-        return {"prepared": os.path.abspath(self.prepared_dir)}
+        return {"prepared": storage.absolute(self.prepared_dir)}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, Optional
 
+from tf_ccfrec import storage
 from tf_ccfrec.models.config import CCFRecConfig
 
 
@@ -16,13 +16,11 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
     from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.training import train
 
-    with open(os.path.join(model_dir, "config.json")) as f:
-        run = json.load(f)
+    run = storage.read_json(storage.join(model_dir, "config.json"))
     artifact = artifact_lib.load(codes_dir or run["codes"])
     order = os.path.join(model_dir, train.ITEM_ORDER)
-    if os.path.exists(order):  # runs whose item order is not the artifact's (TFX Trainer runs)
-        with open(order) as f:
-            artifact = artifact_lib.reorder(artifact, f.read().splitlines())
+    if storage.exists(order):  # runs whose item order is not the artifact's (TFX Trainer runs)
+        artifact = artifact_lib.reorder(artifact, storage.read_bytes(order).decode().splitlines())
     config = CCFRecConfig(**run["model_config"])
     model = train.build_model(run["model"], config, artifact)
     history = tf.zeros([1, config.max_history], tf.int32)

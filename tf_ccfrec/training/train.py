@@ -8,16 +8,14 @@ resuming, TensorBoard scalars, and a wall-clock budget. Ends with validation and
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import resource
 import time
 from typing import Any, Dict, Optional
 
-import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec import atomic, distribute
+from tf_ccfrec import distribute, storage
 from tf_ccfrec.models.config import CCFRecConfig
 from tf_ccfrec.training import evaluation, inputs
 
@@ -26,13 +24,14 @@ BEST_WEIGHTS = "best_weights.npz"  # in <run>/checkpoints/
 
 
 def save_best_weights(model, checkpoint_dir: str) -> None:
-    np.savez(os.path.join(checkpoint_dir, BEST_WEIGHTS), *[w.numpy() for w in model.weights])
+    storage.save_npz(storage.join(checkpoint_dir, BEST_WEIGHTS),
+                     **{f"arr_{i}": w.numpy() for i, w in enumerate(model.weights)})
 
 
 def load_best_weights(model, checkpoint_dir: str) -> None:
     """Sets `model`'s weights (built already) from `<checkpoint_dir>/best_weights.npz`."""
-    with np.load(os.path.join(checkpoint_dir, BEST_WEIGHTS)) as saved:
-        model.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])
+    saved = storage.load_npz(storage.join(checkpoint_dir, BEST_WEIGHTS))
+    model.set_weights([saved[f"arr_{i}"] for i in range(len(saved))])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +144,7 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(self.seconds_before + time.time() - self.started,
                                           1)})
-        atomic.write_json(self.history_path, self.log)
+        storage.write_json(self.history_path, self.log)
         print(f"epoch {epoch + 1}: loss {self.log[-1]['loss']:.4f}, valid recall@10 "
               f"{metrics['recall@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
               f"{' (best)' if improved else ''}", flush=True)
@@ -209,7 +208,7 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
         # Build the variables before restoring: one loss evaluation on a batch.
         model.compute_loss(next(iter(valid_data)), training=False)
-    os.makedirs(output_dir, exist_ok=True)
+    storage.makedirs(output_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
              "bad_epochs": tf.Variable(0, dtype=tf.int64)}
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=state["epoch"],
@@ -220,9 +219,9 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
     log = []
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
-        if os.path.exists(history_path):
-            with open(history_path) as f:
-                log = [h for h in json.load(f) if h["epoch"] <= int(state["epoch"])]
+        if storage.exists(history_path):
+            log = [h for h in storage.read_json(history_path)
+                   if h["epoch"] <= int(state["epoch"])]
         print(f"resuming after epoch {int(state['epoch'])} from {manager.latest_checkpoint}")
     first_epoch = int(state["epoch"])
     if first_epoch:
@@ -242,7 +241,7 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
                   steps_per_epoch=train_config.steps_per_epoch, callbacks=[callback],
                   verbose=verbose)
     train_seconds = time.time() - started  # this invocation's
-    if os.path.exists(os.path.join(manager.directory, BEST_WEIGHTS)):
+    if storage.exists(storage.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
     head = data.head()
 
@@ -267,13 +266,13 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
             examples / max(1e-9, train_seconds - callback.validation_seconds), 1)
     # The process's peak resident memory so far (training and evaluation; Linux reports KiB).
     result["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
-    atomic.write_json(history_path, log)
-    atomic.write_json(os.path.join(output_dir, "config.json"), {
+    storage.write_json(history_path, log)
+    storage.write_json(os.path.join(output_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
         "train_config": dataclasses.asdict(train_config), **data.source(),
-        "codes": os.path.abspath(codes_dir) if codes_dir else None})
-    with open(os.path.join(output_dir, ITEM_ORDER), "w") as f:
-        f.write("".join(f"{item}\n" for item in data.item_ids))
-    atomic.write_json(os.path.join(output_dir, "metrics.json"), result)
+        "codes": storage.absolute(codes_dir) if codes_dir else None})
+    storage.write_text(storage.join(output_dir, ITEM_ORDER),
+                       "".join(f"{item}\n" for item in data.item_ids))
+    storage.write_json(os.path.join(output_dir, "metrics.json"), result)
     return result, model
 

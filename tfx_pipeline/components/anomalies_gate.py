@@ -44,8 +44,14 @@ def message(found: Dict[str, List[str]], anomalies_uri: str) -> str:
 @tfx.dsl.components.component
 def AnomaliesGate(  # noqa: N802
         anomalies: tfx.dsl.components.InputArtifact[standard_artifacts.ExampleAnomalies],
+        code_fingerprint: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-    """Raises DataAnomaliesError when any split has an anomaly."""
+    """Raises DataAnomaliesError when any split has an anomaly.
+
+    Args:
+      code_fingerprint: `tfx_pipeline.fingerprint.code_fingerprint` of this component (TFX's
+        cache key follows the code); otherwise unused.
+    """
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     found = split_anomalies(anomalies.uri, splits)
     if found:

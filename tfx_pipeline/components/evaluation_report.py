@@ -1,15 +1,16 @@
-"""EvaluationReportGen: TFMA's output as a page people read: `report.md` (headline metrics,
-blessing, the slice table) and `recall_at_10.png` (Recall@10 per slice), in its own artifact
-directory beside the Evaluator's; `report.json` holds the same numbers for programs."""
+"""EvaluationReportGen: TFMA's output as a page people read: `report.md` (blessing, failed
+thresholds, the slice tables of the validation split the blessing was decided on and of the test
+split reported beside it) and `recall_at_10.png` (test Recall@10 per slice), in its own artifact
+directory beside the Evaluators'; `report.json` holds the same numbers for programs."""
 
 
-import json
-import os
-from typing import Any, Dict, List, Tuple
+import io
+from typing import Any, Dict, List, Optional, Tuple
 
 from tfx import v1 as tfx
 from tfx.types import artifact, standard_artifacts
 
+from tf_ccfrec import storage
 from tfx_pipeline.models.retrieval_metrics import metric_names
 
 REPORT_FILE = "report.md"
@@ -71,19 +72,14 @@ def validation_failures(evaluation_uri: str) -> List[str]:
     return lines
 
 
-def markdown(rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str,
-             validation: List[str] | None = None) -> str:
+def _table(rows: List[Dict[str, Any]], split: str) -> List[str]:
     overall = rows[0] if rows and rows[0]["slice"] == "overall" else {}
-    lines = ["# CCFRec evaluation (TFMA)", "",
-             f"Model blessed: **{'yes' if blessed else 'no'}**. Evaluation: `{evaluation_uri}`.",
-             "", "Full ranking over the whole catalog, leave-one-out test targets; "
-             "sampled = the target among itself and 100 uniform negatives.", ""]
-    if validation:
-        lines += ["Failed thresholds:", ""] + [f"- {line}" for line in validation] + [""]
+    lines = []
     if overall:
-        lines += ["Overall: " + ", ".join(f"{name} {overall[name]:.4f}" for name in COLUMNS[1:]
-                                          if overall.get(name) is not None), ""]
-    lines += ["| slice | " + " | ".join(COLUMNS) + " |",
+        lines += [f"Overall ({split}): " + ", ".join(
+            f"{name} {overall[name]:.4f}" for name in COLUMNS[1:]
+            if overall.get(name) is not None), ""]
+    lines += [f"| slice ({split}) | " + " | ".join(COLUMNS) + " |",
               "|---" * (len(COLUMNS) + 1) + "|"]
     for row in rows:
         cells = []
@@ -92,7 +88,29 @@ def markdown(rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str,
             cells.append("" if value is None else
                          f"{int(value):,}" if name == "example_count" else f"{value:.4f}")
         lines.append(f"| {row['slice']} | " + " | ".join(cells) + " |")
-    lines += ["", f"![Recall@10 per slice]({CHART_FILE})", ""]
+    return lines + [""]
+
+
+def markdown(valid_rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str,
+             validation: Optional[List[str]] = None,
+             test_rows: Optional[List[Dict[str, Any]]] = None,
+             test_evaluation_uri: str = "") -> str:
+    """The report page: the blessing (decided on the valid split), failed thresholds, the
+    valid split's slice table, then the test split's (reported, never gated on)."""
+    lines = ["# CCFRec evaluation (TFMA)", "",
+             f"Model blessed: **{'yes' if blessed else 'no'}**, decided on the **valid** split "
+             f"(`{evaluation_uri}`)."
+             + (f" The **test** split is reported beside it and never gated on "
+                f"(`{test_evaluation_uri}`)." if test_rows is not None else ""),
+             "", "Full ranking over the whole catalog, leave-one-out targets; "
+             "sampled = the target among itself and 100 uniform negatives.", ""]
+    if validation:
+        lines += ["Failed thresholds (valid split):", ""] + [f"- {line}" for line in validation]
+        lines += [""]
+    lines += ["## valid (blessing)", ""] + _table(valid_rows, "valid")
+    if test_rows is not None:
+        lines += ["## test (reported)", ""] + _table(test_rows, "test")
+    lines += [f"![Recall@10 per slice]({CHART_FILE})", ""]
     return "\n".join(lines)
 
 
@@ -113,21 +131,30 @@ def chart(rows: List[Dict[str, Any]], path: str) -> None:
     for i, value in enumerate(values):
         axis.text(value, i, f" {value:.3f}", va="center", fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
+    storage.write_bytes(path, buffer.getvalue())
 
 
-def write_report(evaluation_uri: str, blessed: bool, output_dir: str) -> Dict[str, Any]:
+def write_report(evaluation_uri: str, blessed: bool, output_dir: str,
+                 test_evaluation_uri: str = "") -> Dict[str, Any]:
+    """Writes report.md, report.json and the chart to `output_dir` (any filesystem).
+
+    report.json: {"blessed", "blessing_split": "valid", "evaluation" (valid), "slices" (valid
+    rows), "validation" (failed thresholds), "test_evaluation", "test_slices" (test rows)}.
+    """
     rows = slice_table(evaluation_uri)
     failures = validation_failures(evaluation_uri)
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, REPORT_FILE), "w") as f:
-        f.write(markdown(rows, blessed, evaluation_uri, failures))
-    chart(rows, os.path.join(output_dir, CHART_FILE))
-    report = {"blessed": blessed, "evaluation": evaluation_uri, "slices": rows,
-              "validation": failures}
-    with open(os.path.join(output_dir, JSON_FILE), "w") as f:
-        json.dump(report, f, indent=1)
+    test_rows = slice_table(test_evaluation_uri) if test_evaluation_uri else None
+    storage.write_text(storage.join(output_dir, REPORT_FILE),
+                       markdown(rows, blessed, evaluation_uri, failures, test_rows,
+                                test_evaluation_uri))
+    chart(test_rows if test_rows is not None else rows, storage.join(output_dir, CHART_FILE))
+    report = {"blessed": blessed, "blessing_split": "valid", "evaluation": evaluation_uri,
+              "slices": rows, "validation": failures,
+              "test_evaluation": test_evaluation_uri or None, "test_slices": test_rows}
+    storage.write_json(storage.join(output_dir, JSON_FILE), report)
     return report
 
 
@@ -136,8 +163,18 @@ def EvaluationReportGen(  # noqa: N802
         evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation],
         blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
         report: tfx.dsl.components.OutputArtifact[EvaluationReport],
+        test_evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation]
+        = None,
+        code_fingerprint: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-    """Writes the report of an Evaluator run."""
+    """Writes the report of the validation Evaluator (whose blessing it reports) and of the
+    test Evaluator beside it.
+
+    Args:
+      code_fingerprint: the version and source hash of the tf-ccfrec code this component runs
+        (`tfx_pipeline.fingerprint`); part of TFX's cache key, otherwise unused.
+    """
     blessed = bool(blessing.get_int_custom_property("blessed"))
-    write_report(evaluation.uri, blessed, report.uri)
+    write_report(evaluation.uri, blessed, report.uri,
+                 test_evaluation.uri if test_evaluation is not None else "")
     report.set_int_custom_property("blessed", int(blessed))

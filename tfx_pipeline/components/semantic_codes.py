@@ -45,13 +45,16 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         seed: tfx.dsl.components.Parameter[int] = 0,
         views: tfx.dsl.components.Parameter[str] = "",
         embedding_cache: tfx.dsl.components.Parameter[str] = "",
+        code_fingerprint: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Builds the codes of every catalog item.
 
     Args:
       views: comma-separated text views to use (default every `text_<view>` of the catalog).
-      embedding_cache: embedding cache directory ("" : none; TFX's own cache already skips an
-        unchanged catalog).
+      embedding_cache: embedding cache directory on any filesystem ("" : none; TFX's own cache
+        already skips an unchanged catalog).
+      code_fingerprint: `tfx_pipeline.fingerprint.code_fingerprint` of this component (TFX's
+        cache key follows the code); otherwise unused.
     """
     from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.codes.build import codes_from_texts

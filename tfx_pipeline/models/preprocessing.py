@@ -33,9 +33,10 @@ def _dense(value: tf.Tensor | tf.SparseTensor, default) -> tf.Tensor:
     return tf.reshape(value, [-1])
 
 
-def preprocessing_fn(inputs):
+def preprocessing_fn(inputs, custom_config=None):
     """tf.Transform callback. `history` arrives as a SparseTensor [batch, None] of ids, the other
-    features as [batch] tensors."""
+    features as [batch] tensors. `custom_config` carries the code fingerprint (Transform's cache
+    key follows this module's code) and is otherwise unused."""
     history = inputs[features.HISTORY]
     history_ids = normalize_ids(history.values)
     target_ids = normalize_ids(_dense(inputs[features.TARGET], ""))

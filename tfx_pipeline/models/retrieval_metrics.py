@@ -37,7 +37,8 @@ class _RankMetric(metric_types.Metric):
     GAIN = "hit"
     PREFIX = "recall"
 
-    def __init__(self, k: int = 10, name: Optional[str] = None):
+    def __init__(self, k: int = 10, name: Optional[str] = None, code_fingerprint: str = ""):
+        # code_fingerprint: part of the Evaluator's cache key (`tfx_pipeline.fingerprint`).
         super().__init__(_computations, k=k, name=name or f"{self.PREFIX}@{k}",
                          rank_key=self.RANK_KEY, gain=self.GAIN)
 
@@ -70,9 +71,11 @@ for _cls in CLASSES:
 
 
 def metric_configs(ks: Sequence[int] = (5, 10), sampled_k: int = 10,
-                   thresholds: Optional[Dict[str, object]] = None) -> list:
+                   thresholds: Optional[Dict[str, object]] = None,
+                   code_fingerprint: str = "") -> list:
     """tfma.MetricConfigs of every metric of `metric_names`, with `thresholds`
-    (tfma.MetricThreshold by metric name) on the overall slice."""
+    (tfma.MetricThreshold by metric name) on the overall slice; `code_fingerprint` goes into
+    each metric's config, so that the Evaluator's cache key follows this module's code."""
     import json
 
     import tensorflow_model_analysis as tfma
@@ -89,7 +92,8 @@ def metric_configs(ks: Sequence[int] = (5, 10), sampled_k: int = 10,
         per_slice = [config_pb2.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()],
                                                   threshold=threshold)] if threshold else []
         configs.append(tfma.MetricConfig(class_name=cls.__name__, module=__name__,
-                                         config=json.dumps({"k": k}),
+                                         config=json.dumps({"k": k, "code_fingerprint":
+                                                            code_fingerprint}),
                                          per_slice_thresholds=per_slice))
     return configs
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Dict, List, Optional
 
 PIPELINE_NAME = "ccfrec"
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema")
-# The curated schema of the interaction examples (see the file).
-DEFAULT_SCHEMA = os.path.join(SCHEMA_DIR, "interactions.pbtxt")
+# The curated schema of the interaction examples, read by the running component from its
+# installed package (`components/curated_schema.py`); a path instead names a schema file.
+CURATED_SCHEMA = "curated"
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 
 
@@ -27,7 +26,9 @@ class PipelineConfig:
       pipeline_name: the pipeline's name in ML Metadata.
       input_pattern: files under input_dir whose fingerprint decides ExampleGen's caching.
       views, max_history, k_core: as `ccfrec data prepare`.
-      schema_path: a curated schema for validation and Transform; None: the inferred one.
+      schema_path: the schema for validation and Transform: CURATED_SCHEMA (the package's
+        curated schema, read at run time), a schema file's path or URI (ImportSchemaGen), or
+        None (the inferred one).
       codes: SemanticCodesGen parameters (method, pca_dim, codes_per_view, codebook_size,
         seed, views).
       embedding_cache: SemanticCodesGen's embedding cache directory ("" none).
@@ -52,7 +53,7 @@ class PipelineConfig:
     views: Optional[List[str]] = None
     max_history: int = 20
     k_core: int = 0
-    schema_path: Optional[str] = DEFAULT_SCHEMA
+    schema_path: Optional[str] = CURATED_SCHEMA
     codes: Dict[str, Any] = dataclasses.field(default_factory=dict)
     embedding_cache: str = ""
     model: str = "ccfrec"
@@ -84,8 +85,8 @@ class PipelineConfig:
         return [f"--direct_running_mode={self.direct_running_mode}",
                 f"--direct_num_workers={self.direct_num_workers}", *self.beam_args]
 
-    def trainer_config(self) -> Dict[str, Any]:
-        return {"model": self.model, "preset": self.preset,
+    def trainer_config(self, code_fingerprint: str = "") -> Dict[str, Any]:
+        return {"model": self.model, "preset": self.preset, "code_fingerprint": code_fingerprint,
                 "model_config": {**self.model_config, "max_history": self.max_history},
                 "train_config": {"sampled_negatives": self.sampled_negatives,
                                  **self.train_config},

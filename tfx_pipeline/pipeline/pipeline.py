@@ -1,12 +1,17 @@
 """The CCFRec TFX pipeline:
 
-    ExampleGen (interactions) -> StatisticsGen -> SchemaGen, [ImportSchemaGen] -> ExampleValidator
-        -> AnomaliesGate
+    ExampleGen (interactions) -> StatisticsGen -> SchemaGen, [CuratedSchemaGen] ->
+        ExampleValidator -> AnomaliesGate
     CatalogExampleGen -> SemanticCodesGen
     Transform (item vocabulary, ids -> indices; after AnomaliesGate)
     CCFRecTrainer (transformed examples, transform graph, codes)
-    latest blessed model resolver -> Evaluator (TFMA, slices, thresholds) -> EvaluationReportGen
+    latest blessed model resolver -> Evaluator (TFMA on the valid split, slices, thresholds:
+        the blessing) ; TestEvaluator (TFMA on the test split, reported, never gated on)
+        -> EvaluationReportGen
     Pusher (when blessed)
+
+Every component that runs tf-ccfrec code carries its `fingerprint.code_fingerprint` in its exec
+properties, so TFX's cache follows the code as well as the data.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from tfx.dsl.components.base import executor_spec
 
 from tfx_pipeline.components import example_gen
 from tfx_pipeline.components.anomalies_gate import AnomaliesGate
+from tfx_pipeline.components.curated_schema import CuratedSchemaGen
 from tfx_pipeline.components.evaluation_report import EvaluationReportGen
 from tfx_pipeline.components.semantic_codes import SemanticCodesGen
 from tfx_pipeline.components.trainer import CCFRecTrainer
 from tfx_pipeline.models import features, retrieval_metrics
-from tfx_pipeline.pipeline.configs import PipelineConfig
+from tfx_pipeline.fingerprint import code_fingerprint
+from tfx_pipeline.pipeline.configs import CURATED_SCHEMA, PipelineConfig
 
 PREPROCESSING_FN = "tfx_pipeline.models.preprocessing.preprocessing_fn"
 RUN_FN = "tfx_pipeline.models.model.run_fn"
@@ -32,10 +39,10 @@ EVAL_SIGNATURE = "serve_tf_examples"
 SLICES = (features.TARGET_POPULARITY, features.HISTORY_LENGTH_BUCKET, features.TARGET_CATEGORY)
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config(config: PipelineConfig, gate: bool = True) -> tfma.EvalConfig:
     """TFMA over the exported model's `serve_tf_examples` signature: the retrieval metrics
-    overall and per slice, with a value threshold and a change threshold against the latest
-    blessed model on Recall@10 and NDCG@10."""
+    overall and per slice; with `gate`, a value threshold and a change threshold against the
+    latest blessed model on Recall@10 and NDCG@10 (the blessing)."""
     change = tfma.GenericChangeThreshold(direction=tfma.MetricDirection.HIGHER_IS_BETTER,
                                          relative={"value": -config.max_relative_drop})
     thresholds = {
@@ -51,13 +58,16 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                                               for f in SLICES],
         metrics_specs=[tfma.MetricsSpec(
             metrics=[tfma.MetricConfig(class_name="ExampleCount")]
-            + retrieval_metrics.metric_configs(thresholds=thresholds))])
+            + retrieval_metrics.metric_configs(
+                thresholds=thresholds if gate else None,
+                code_fingerprint=code_fingerprint("Evaluator")))])
 
 
 def example_gen_for(config: PipelineConfig, output: str):
     settings: Dict[str, object] = {"format": config.format, "output": output,
                                    "max_history": config.max_history, "k_core": config.k_core,
-                                   "views": config.views}
+                                   "views": config.views,
+                                   "code_fingerprint": code_fingerprint("ExampleGen")}
     return FileBasedExampleGen(
         input_base=config.input_dir,
         input_config=example_gen.input_config(output, config.input_pattern),
@@ -75,7 +85,11 @@ def create_pipeline(config: PipelineConfig,
     inferred = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"],
                                         infer_feature_shape=True)
     components = [interactions, catalog, statistics, inferred]
-    if config.schema_path:
+    if config.schema_path == CURATED_SCHEMA:
+        curated = CuratedSchemaGen(code_fingerprint=code_fingerprint("CuratedSchemaGen"))
+        components.append(curated)
+        schema = curated.outputs["schema"]
+    elif config.schema_path:
         curated = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
         components.append(curated)
         schema = curated.outputs["schema"]
@@ -83,14 +97,17 @@ def create_pipeline(config: PipelineConfig,
         schema = inferred.outputs["schema"]
     validator = tfx.components.ExampleValidator(statistics=statistics.outputs["statistics"],
                                                 schema=schema)
-    gate = AnomaliesGate(anomalies=validator.outputs["anomalies"])
+    gate = AnomaliesGate(anomalies=validator.outputs["anomalies"],
+                         code_fingerprint=code_fingerprint("AnomaliesGate"))
     codes = SemanticCodesGen(catalog=catalog.outputs["examples"],
                              embedding_cache=config.embedding_cache,
+                             code_fingerprint=code_fingerprint("SemanticCodesGen"),
                              **{k: (",".join(v) if k == "views" else v)
                                 for k, v in config.codes.items()})
     transform = tfx.components.Transform(
         examples=interactions.outputs["examples"], schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"code_fingerprint": code_fingerprint("Transform")},
         # The vocabulary is the set of items the data knows: every split is analyzed (ids only;
         # no statistic of the held-out targets reaches the model).
         splits_config=tfx.proto.SplitsConfig(analyze=["train", "valid", "test"],
@@ -102,25 +119,32 @@ def create_pipeline(config: PipelineConfig,
         codes=codes.outputs["codes"], schema=schema, run_fn=RUN_FN,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["valid"]),
-        custom_config=config.trainer_config())
+        custom_config=config.trainer_config(code_fingerprint("CCFRecTrainer")))
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+    # The blessing is decided on the validation split; the test split is reported beside it.
     evaluator = tfx.components.Evaluator(
         examples=interactions.outputs["examples"], model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"], eval_config=eval_config(config),
-        example_splits=["test"])
+        example_splits=["valid"])
+    test_evaluator = tfx.components.Evaluator(
+        examples=interactions.outputs["examples"], model=trainer.outputs["model"],
+        eval_config=eval_config(config, gate=False),
+        example_splits=["test"]).with_id("TestEvaluator")
     report = EvaluationReportGen(evaluation=evaluator.outputs["evaluation"],
-                                 blessing=evaluator.outputs["blessing"])
+                                 blessing=evaluator.outputs["blessing"],
+                                 test_evaluation=test_evaluator.outputs["evaluation"],
+                                 code_fingerprint=code_fingerprint("EvaluationReportGen"))
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=config.serving_model_dir)))
-    components += [validator, gate, codes, transform, trainer, baseline, evaluator, report,
-                   pusher]
+    components += [validator, gate, codes, transform, trainer, baseline, evaluator,
+                   test_evaluator, report, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name, pipeline_root=config.pipeline_root,
         components=components, enable_cache=config.enable_cache,
