@@ -77,8 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"ccfrec: {stopped}", file=sys.stderr)
         return 128 + 15
     print_summary(summary)
-    print(json.dumps({"pushed_model": summary.get("pushed_model"),
-                      "overall": (summary.get("report") or {}).get("slices", [{}])[0]}))
+    report = summary.get("report") or {}
+    print(json.dumps({"pushed_model": summary.get("pushed_model"), "blessing_split": "valid",
+                      "overall_valid": (report.get("slices") or [{}])[0],
+                      "overall_test": (report.get("test_slices") or [{}])[0]}))
     return 0
 
 
