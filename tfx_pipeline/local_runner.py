@@ -19,9 +19,17 @@ class PipelineTerminated(BaseException):
     Beam, TFX's launcher) can swallow it; `run` then closes the interrupted executions."""
 
 
+_received: List[int] = []  # the SIGTERMs this process received during `run`
+
+
+def _message(signum: int) -> str:
+    return (f"signal {signum}: pipeline run stopped; run it again to resume (finished "
+            f"components come from the cache)")
+
+
 def _terminate(signum, frame):
-    raise PipelineTerminated(f"signal {signum}: pipeline run stopped; run it again to resume "
-                             f"(finished components come from the cache)")
+    _received.append(signum)
+    raise PipelineTerminated(_message(signum))
 
 
 def metadata_path(config: PipelineConfig) -> str:
@@ -76,11 +84,19 @@ def run(config: PipelineConfig) -> Dict[str, Any]:
     pipeline = create_pipeline(
         config, tfx.orchestration.metadata.sqlite_metadata_connection_config(path))
     previous = signal.signal(signal.SIGTERM, _terminate)
+    del _received[:]
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
-    except (PipelineTerminated, KeyboardInterrupt) as stopped:
+    except BaseException as stopped:
+        if not (_received or isinstance(stopped, (PipelineTerminated, KeyboardInterrupt))):
+            raise
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
-        close_unfinished(path, config.pipeline_name, f"stopped: {type(stopped).__name__}")
+        # Raised inside a C++ extension (TensorFlow's nest, pybind11), the handler's exception
+        # can come back as another type (a TypeError); the signal was received all the same.
+        kind = "PipelineTerminated" if _received else type(stopped).__name__
+        close_unfinished(path, config.pipeline_name, f"stopped: {kind}")
+        if _received and not isinstance(stopped, PipelineTerminated):
+            raise PipelineTerminated(_message(_received[0])) from stopped
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
