@@ -169,6 +169,15 @@ def test_tfma_equals_the_library_evaluation(pipeline_runs):
     """TFMA's metrics over the exported model equal tf_ccfrec's own evaluation of the same
     model on the same test examples, overall and for the head/tail slices."""
     summary = pipeline_runs["summaries"][0]
+    # ExampleGen's statistics: 300 users, one example per user in valid and test.
+    from tf_ccfrec.data import readers
+
+    raw = readers.read("lcrec", os.path.join(pipeline_runs["root"], "raw"))
+    dataset = summary["dataset"]
+    assert dataset["users"] == 300 and dataset["items"] == len(raw.items)
+    assert dataset["interactions"] == sum(map(len, raw.sequences.values()))
+    assert dataset["examples_valid"] == dataset["examples_test"] == 300
+    assert dataset["examples_catalog"] == len(raw.items)
     assert summary["report"]["blessing_split"] == "valid"
     slices = {row["slice"]: row for row in summary["report"]["test_slices"]}
     valid = {row["slice"]: row for row in summary["report"]["slices"]}

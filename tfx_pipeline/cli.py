@@ -49,6 +49,12 @@ def _absolute(path: str) -> str:
 def print_summary(summary: dict, out=sys.stdout) -> None:
     from tfx_pipeline.components.evaluation_report import markdown
 
+    dataset = summary.get("dataset") or {}
+    if dataset:
+        splits = ", ".join(f"{k[len('examples_'):]} {v:,}" for k, v in sorted(dataset.items())
+                           if k.startswith("examples_"))
+        print(f"dataset: {dataset.get('users', 0):,} users, {dataset.get('items', 0):,} items, "
+              f"{dataset.get('interactions', 0):,} interactions; examples: {splits}", file=out)
     print("components (state, wall seconds):", file=out)
     for node, info in summary["executions"].items():
         print(f"  {node:32s} {info['state']:9s} {info['seconds']:8.1f}", file=out)

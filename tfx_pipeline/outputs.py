@@ -54,9 +54,29 @@ def latest_artifact_uri(metadata_path: str, type_name: str) -> str | None:
     return max(artifacts, key=lambda a: (a.create_time_since_epoch, a.id)).uri
 
 
+def dataset_statistics(metadata_path: str) -> Dict[str, int]:
+    """The newest interaction and catalog ExampleGen outputs' statistics: users, items,
+    interactions, examples_<split> (custom properties the executor sets)."""
+    from tfx_pipeline.components.example_gen import CATALOG_SPLIT
+
+    store = _store(metadata_path)
+    found: Dict[str, int] = {}
+    for artifact in sorted(store.get_artifacts_by_type("Examples"),
+                           key=lambda a: (a.create_time_since_epoch, a.id)):
+        values = {k: v.int_value for k, v in artifact.custom_properties.items()
+                  if k in ("users", "items", "interactions") or k.startswith("examples_")}
+        if "users" not in values:
+            continue  # Transform's output
+        if f"examples_{CATALOG_SPLIT}" in values:
+            found[f"examples_{CATALOG_SPLIT}"] = values[f"examples_{CATALOG_SPLIT}"]
+        else:
+            found.update(values)
+    return found
+
+
 def summary(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
-    """{"executions": of the latest run, "report": report.json, "report_dir",
-    "pushed_model": the pushed version's directory or None}."""
+    """{"executions": of the latest run, "dataset": `dataset_statistics`, "report":
+    report.json, "report_dir", "pushed_model": the pushed version's directory or None}."""
     from tfx_pipeline.components.evaluation_report import JSON_FILE, EvaluationReport
 
     store = _store(metadata_path)
@@ -72,4 +92,5 @@ def summary(metadata_path: str, pipeline_name: str) -> Dict[str, Any]:
         if latest.custom_properties["pushed"].int_value == 1:
             pushed = latest.custom_properties["pushed_destination"].string_value
     return {"executions": history[-1]["executions"] if history else {},
+            "dataset": dataset_statistics(metadata_path),
             "report": report, "report_dir": report_dir, "pushed_model": pushed}

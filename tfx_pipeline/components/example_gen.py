@@ -125,9 +125,22 @@ def catalog_examples(data) -> List[bytes]:
             for i in data.items]
 
 
+STATISTICS = ("users", "items", "interactions")
+
+
 class Executor(BaseExampleGenExecutor):
     """Reads the dataset once and hands each split to Beam (the readers parse whole files;
-    the writing, sharding and statistics downstream are Beam's)."""
+    the writing, sharding and statistics downstream are Beam's).
+
+    The output artifact carries the dataset's statistics as custom properties: `users`,
+    `items`, `interactions` and `examples_<split>` (what `ccfrec pipeline run` prints)."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._statistics: Dict[str, int] = {}
+        super().Do(input_dict, output_dict, exec_properties)
+        for examples in output_dict[standard_component_specs.EXAMPLES_KEY]:
+            for name, value in self._statistics.items():
+                examples.set_int_custom_property(name, int(value))
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         raise NotImplementedError("splits come from GenerateExamplesByBeam")
@@ -152,6 +165,10 @@ class Executor(BaseExampleGenExecutor):
             records = {CATALOG_SPLIT: catalog_examples(data)}
         else:
             records = interaction_examples(data, config["max_history"])
+        self._statistics = {
+            "users": len(data.sequences), "items": len(data.items),
+            "interactions": sum(len(seq) for seq in data.sequences.values()),
+            **{f"examples_{split}": len(rows) for split, rows in records.items()}}
         unknown = set(names) - set(records)
         if unknown:
             raise ValueError(f"ExampleGen ({config['output']}) has splits {sorted(records)}; the "
