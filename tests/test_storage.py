@@ -202,16 +202,14 @@ ALLOWED = {
     # The environment runner and the interpreter start-up hook: the local machine itself.
     ("tf_ccfrec/env_runner.py", "*"), ("tf_ccfrec/startup_hook.py", "open"),
     # ScaNN's C++ reads and writes POSIX files: a local scratch directory, copied by gfile.
-    ("tf_ccfrec/export/scann_index.py", "tempfile.mkdtemp"),
-    ("tf_ccfrec/export/scann_index.py", "shutil.rmtree"),
+    ("tf_ccfrec/export/scann_index.py", "tempfile.TemporaryDirectory"),
     # The installed package's own source files (the code fingerprint).
     ("tfx_pipeline/fingerprint.py", "open"), ("tfx_pipeline/fingerprint.py", "os.path.isfile"),
     # LocalDagRunner's ML Metadata is a local SQLite file.
     ("tfx_pipeline/local_runner.py", "os.makedirs"),
     ("tfx_pipeline/local_runner.py", "os.path.exists"),
     # The Kubeflow compiler writes to a local directory; the result is copied by gfile.
-    ("tfx_pipeline/kubeflow_v2_runner.py", "tempfile.mkdtemp"),
-    ("tfx_pipeline/kubeflow_v2_runner.py", "shutil.rmtree"),
+    ("tfx_pipeline/kubeflow_v2_runner.py", "tempfile.TemporaryDirectory"),
 }
 _OS = {"makedirs", "mkdir", "rename", "replace", "listdir", "walk", "remove", "unlink", "rmdir",
        "scandir", "stat"}

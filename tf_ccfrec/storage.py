@@ -56,6 +56,10 @@ def join(*parts: str) -> str:
     return posixpath.join(*parts) if not is_local(parts[0]) else os.path.join(*parts)
 
 
+def dirname(path: str) -> str:
+    return posixpath.dirname(path) if not is_local(path) else os.path.dirname(path)
+
+
 def exists(path: str) -> bool:
     return _gfile().exists(path)
 
@@ -128,11 +132,6 @@ def open_binary(path: str, mode: str = "rb"):
     return handle
 
 
-def open_text(path: str):
-    """A UTF-8 text reader (`.gz` decompressed)."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
-
-
 def read_bytes(path: str) -> bytes:
     with open_binary(path) as f:
         return f.read()
@@ -147,7 +146,7 @@ def write_bytes(path: str, data: bytes) -> None:
     stores one upload, which appears at close or not at all."""
     path = absolute(path)
     gfile = _gfile()
-    parent = posixpath.dirname(path) if not is_local(path) else os.path.dirname(path)
+    parent = dirname(path)
     if parent:
         gfile.makedirs(parent)
     if not is_local(path):
@@ -192,8 +191,7 @@ def copy_tree(source: str, destination: str, skip=()) -> None:
         if name in skip:
             continue
         target = join(destination, name)
-        gfile.makedirs(posixpath.dirname(target) if not is_local(target)
-                       else os.path.dirname(target))
+        gfile.makedirs(dirname(target))
         gfile.copy(join(source, name), target, overwrite=True)
 
 
@@ -206,16 +204,13 @@ def mark_complete(directory: str) -> None:
 
 def is_complete(directory: str) -> bool:
     """The marker is there and every file it lists is there with its size."""
-    marker = join(directory, COMPLETE_MARKER)
+    import tensorflow as tf
+
     try:
-        files = read_json(marker)["files"]
+        files = read_json(join(directory, COMPLETE_MARKER))["files"]
         return all(size(join(directory, name)) == length for name, length in files.items())
-    except (OSError, ValueError, KeyError, TypeError):
+    except (tf.errors.OpError, OSError, ValueError, KeyError, TypeError):
         return False
-    except Exception as e:  # tf.errors.NotFoundError and friends
-        if type(e).__module__.startswith("tensorflow"):
-            return False
-        raise
 
 
 def check_complete(directory: str, what: str) -> None:

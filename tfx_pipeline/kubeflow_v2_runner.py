@@ -19,7 +19,6 @@ def compile_pipeline(config: PipelineConfig, output_file: str,
                      image: str = DEFAULT_IMAGE) -> str:
     """Writes the PipelineSpec JSON to `output_file` (local or a URI; whole or not at all);
     returns its path."""
-    import shutil
     import tempfile
 
     from tfx import v1 as tfx
@@ -28,8 +27,8 @@ def compile_pipeline(config: PipelineConfig, output_file: str,
     from tfx_pipeline.pipeline.pipeline import create_pipeline
 
     output_file = storage.absolute(output_file)
-    staging = tempfile.mkdtemp(prefix="ccfrec-compiling-")  # local-only: the compiler's output
-    try:
+    # local-only: the compiler writes to a local directory; the result is copied by gfile.
+    with tempfile.TemporaryDirectory(prefix="ccfrec-compiling-") as staging:
         runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
             config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
                 default_image=image),
@@ -37,6 +36,4 @@ def compile_pipeline(config: PipelineConfig, output_file: str,
         runner.run(create_pipeline(config))
         storage.write_bytes(output_file, storage.read_bytes(os.path.join(staging,
                                                                          "pipeline.json")))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output_file

@@ -88,14 +88,15 @@ def run(config: PipelineConfig) -> Dict[str, Any]:
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
     except BaseException as stopped:
-        if not (_received or isinstance(stopped, (PipelineTerminated, KeyboardInterrupt))):
-            raise
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
         # Raised inside a C++ extension (TensorFlow's nest, pybind11), the handler's exception
         # can come back as another type (a TypeError); the signal was received all the same.
-        kind = "PipelineTerminated" if _received else type(stopped).__name__
-        close_unfinished(path, config.pipeline_name, f"stopped: {kind}")
-        if _received and not isinstance(stopped, PipelineTerminated):
+        terminated = bool(_received)
+        if not (terminated or isinstance(stopped, KeyboardInterrupt)):
+            raise
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
+        close_unfinished(path, config.pipeline_name,
+                         f"stopped: {'PipelineTerminated' if terminated else 'KeyboardInterrupt'}")
+        if terminated and not isinstance(stopped, PipelineTerminated):
             raise PipelineTerminated(_message(_received[0])) from stopped
         raise
     finally:

@@ -57,14 +57,14 @@ def latest_artifact_uri(metadata_path: str, type_name: str) -> str | None:
 def dataset_statistics(metadata_path: str) -> Dict[str, int]:
     """The newest interaction and catalog ExampleGen outputs' statistics: users, items,
     interactions, examples_<split> (custom properties the executor sets)."""
-    from tfx_pipeline.components.example_gen import CATALOG_SPLIT
+    from tfx_pipeline.components.example_gen import CATALOG_SPLIT, STATISTICS
 
     store = _store(metadata_path)
     found: Dict[str, int] = {}
     for artifact in sorted(store.get_artifacts_by_type("Examples"),
                            key=lambda a: (a.create_time_since_epoch, a.id)):
         values = {k: v.int_value for k, v in artifact.custom_properties.items()
-                  if k in ("users", "items", "interactions") or k.startswith("examples_")}
+                  if k in STATISTICS or k.startswith("examples_")}
         if "users" not in values:
             continue  # Transform's output
         if f"examples_{CATALOG_SPLIT}" in values:

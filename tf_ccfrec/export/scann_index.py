@@ -8,14 +8,12 @@ so the index is not part of the graph; `ccfrec serve` loads it with the pybind A
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
 import re
-import shutil
 import tempfile
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -48,15 +46,10 @@ def _sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def _local_directory() -> Iterator[str]:
-    """A local scratch directory, removed after the block: ScaNN's C++ reads and writes its
-    files with POSIX IO, so an index on remote storage passes through one."""
-    directory = tempfile.mkdtemp(prefix="ccfrec-scann-")  # local-only: ScaNN's own files
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+def _local_directory() -> tempfile.TemporaryDirectory:
+    """A local scratch directory for the block: ScaNN's C++ reads and writes its files with
+    POSIX IO, so an index on remote storage passes through one."""
+    return tempfile.TemporaryDirectory(prefix="ccfrec-scann-")  # local-only: ScaNN's files
 
 
 def build_searcher(vectors: np.ndarray, k: int = 10):

@@ -125,7 +125,7 @@ def catalog_examples(data) -> List[bytes]:
             for i in data.items]
 
 
-STATISTICS = ("users", "items", "interactions")
+STATISTICS = ("users", "items", "interactions")  # and examples_<split>: artifact properties
 
 
 class Executor(BaseExampleGenExecutor):
