@@ -1,31 +1,12 @@
 """setup.py builds a wheel whose metadata carries the exact pins and the `ccfrec` entry point."""
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 
-from tests.conftest import REPO
-
-
-SOURCES = ("setup.py", "pyproject.toml", "README.md", "requirements", "tf_ccfrec", "tfx_pipeline",
-           "serving")
+from tests import wheel as wheels
 
 
 def test_wheel_metadata(tmp_path):
-    source = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info beside setup.py
-    for name in SOURCES:
-        path = os.path.join(REPO, name)
-        if os.path.isdir(path):
-            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            os.makedirs(source, exist_ok=True)
-            shutil.copy(path, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(tmp_path / "dist"), str(source)], check=True)
-    [wheel] = os.listdir(tmp_path / "dist")
-    with zipfile.ZipFile(tmp_path / "dist" / wheel) as archive:
+    with zipfile.ZipFile(wheels.build(str(tmp_path))) as archive:
         names = archive.namelist()
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = archive.read(info).decode()

@@ -5,6 +5,7 @@ run; the Kubeflow V2 spec compiles with no path of the checkout in it."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -318,6 +319,19 @@ def test_kubeflow_v2_spec(tmp_path):
     for local in {REPO, os.getcwd()}:
         assert local not in text, local
     assert "interactions.pbtxt" not in text
+    # Every artifact type's schema title is what TFX's Kubeflow V2 entrypoint imports.
+    import yaml
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.utils import import_utils
+
+    titles = {yaml.safe_load(m.group(1).encode().decode("unicode_escape"))["title"]
+              for m in re.finditer(r'"instanceSchema": "((?:[^"\\]|\\.)*)"', text)}
+    assert {"tfx_pipeline.SemanticCodes", "tfx_pipeline.EvaluationReport"} <= titles
+    for title in titles:
+        klass = import_utils.import_class_by_path(compiler_utils.TITLE_TO_CLASS_PATH.get(title,
+                                                                                         title))
+        assert klass.TYPE_NAME == title.split(".", 1)[1] if title.startswith("tfx.") \
+            else klass.TYPE_NAME == title, title
     # Every component that runs tf-ccfrec code carries its code fingerprint.
     from tfx_pipeline import fingerprint
 

@@ -22,7 +22,7 @@ COLUMNS = ["example_count"] + metric_names()
 class EvaluationReport(artifact.Artifact):
     """A directory with report.md, report.json and recall_at_10.png."""
 
-    TYPE_NAME = "ccfrec.EvaluationReport"  # <namespace>.<Type>, as Kubeflow V2 requires
+    TYPE_NAME = "tfx_pipeline.EvaluationReport"  # a Kubeflow V2 title and import path
 
 
 def slice_name(slice_key: Tuple) -> str:

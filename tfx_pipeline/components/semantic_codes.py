@@ -19,7 +19,7 @@ CATALOG_SPLIT = "catalog"
 class SemanticCodes(artifact.Artifact):
     """A directory written by `tf_ccfrec.codes.artifact.save`."""
 
-    TYPE_NAME = "ccfrec.SemanticCodes"  # <namespace>.<Type>, as Kubeflow V2 requires
+    TYPE_NAME = "tfx_pipeline.SemanticCodes"  # a Kubeflow V2 title and import path
 
 
 def read_catalog(examples_uri: str) -> Tuple[List[str], Dict[str, Dict[str, str]], List[str]]:
