@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 
 BEAUTY_ITEM_HEADER = ("item_id:token\ttitle:token\tsales_type:token\tsales_rank:float\t"
                       "categories:token_seq\tprice:float\tbrand:token\n")
@@ -85,3 +86,29 @@ def lcrec(directory, inter, items, name="Toy"):
         write(directory, f"{name}.{suffix}.json",
               value if isinstance(value, str) else json.dumps(value))
     return str(directory)
+
+
+def office_slice(root, users, dim, codebook_size):
+    """The first `users` Office users with their items' real text, prepared, and codes from
+    random view vectors (the encoder is tested elsewhere): (prepared dir, codes dir)."""
+    import numpy as np
+
+    from tests.conftest import OFFICE
+    from tf_ccfrec.codes import artifact, build
+    from tf_ccfrec.codes.config import CodesConfig
+    from tf_ccfrec.data import prepare, readers
+
+    office = readers.read("lcrec", OFFICE)
+    chosen = list(office.sequences)[:users]
+    items = sorted({i for u in chosen for i in office.sequences[u]}, key=int)
+    root = pathlib.Path(root)
+    raw = lcrec(root / "raw", {u: [int(i) for i in office.sequences[u]] for u in chosen},
+                {i: {v: office.items[i][v] for v in office.views} for i in items})
+    prepare.prepare("lcrec", raw, str(root / "prepared"))
+    rng = np.random.default_rng(0)
+    embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
+    codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
+                                        CodesConfig(pca_dim=dim, codes_per_view=2,
+                                                    codebook_size=codebook_size))
+    artifact.save(str(root / "codes"), codes)
+    return str(root / "prepared"), str(root / "codes")

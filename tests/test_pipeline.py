@@ -337,7 +337,49 @@ def test_kubeflow_v2_spec(tmp_path):
 
     for node in set(fingerprint.ENTRY_MODULES) & components:
         assert fingerprint.code_fingerprint(node) in text, node
+    # Without --vertex-training-workers the Trainer trains in its own container.
+    assert containers["CCFRecTrainer_executor"]["args"][1] == \
+        "tfx_pipeline.components.trainer.Executor"
     dockerfile = open(os.path.join(REPO, "Dockerfile")).read()
     assert dockerfile.splitlines()[[l.startswith("FROM") for l in
                                     dockerfile.splitlines()].index(True)] == \
         "FROM tensorflow/tfx:1.21.0"
+
+
+def test_kubeflow_v2_spec_hands_the_trainer_to_vertex_training(tmp_path):
+    """--vertex-training-workers 3: the Trainer's container starts a Vertex AI CustomJob (TFX's
+    Vertex Trainer extension) of one chief and two workers running the pipeline's image, each
+    running CCFRecTrainer's own executor."""
+    from tf_ccfrec import cli
+    from tfx_pipeline.components import trainer, vertex_trainer
+
+    output = tmp_path / "ccfrec_pipeline.json"
+    image = "europe-docker.pkg.dev/acme/recs/ccfrec-pipeline:1.0"
+    common = ["pipeline", "compile", "--output", str(output), "--image", image,
+              "--pipeline-root", "gs://acme-recs/root", "--input", "gs://acme-recs/data/office",
+              "--format", "lcrec", "--serving-model-dir", "gs://acme-recs/serving/ccfrec"]
+    assert cli.main(common + ["--vertex-training-workers", "3"]) == 2  # no project, region
+    assert cli.main(common + ["--vertex-training-workers", "3", "--vertex-project", "acme",
+                              "--vertex-region", "europe-west4",
+                              "--vertex-accelerator", "NVIDIA_TESLA_T4:1"]) == 0
+    spec = json.loads(output.read_text())["pipelineSpec"]
+    container = spec["deploymentSpec"]["executors"]["CCFRecTrainer_executor"]["container"]
+    assert container["args"][:2] == ["--executor_class_path",
+                                     "tfx_pipeline.components.vertex_trainer.VertexExecutor"]
+    assert vertex_trainer.VertexExecutor()._GetExecutorClass() is trainer.Executor
+    parameters = spec["root"]["dag"]["tasks"]["CCFRecTrainer"]["inputs"]["parameters"]
+    custom = json.loads(parameters["custom_config"]["runtimeValue"]["constantValue"]
+                        ["stringValue"])
+    assert custom["ai_platform_enable_vertex"] is True
+    assert custom["ai_platform_vertex_region"] == "europe-west4"
+    job = custom["ai_platform_training_args"]
+    assert job["project"] == "acme"
+    pools = job["job_spec"]["worker_pool_specs"]
+    assert [p["replica_count"] for p in pools] == [1, 2]
+    for pool in pools:
+        assert pool["container_spec"] == {"image_uri": image}
+        assert pool["machine_spec"] == {"machine_type": "n1-standard-8",
+                                        "accelerator_type": "NVIDIA_TESLA_T4",
+                                        "accelerator_count": 1}
+    # The training settings travel beside the job's.
+    assert custom["model"] == "ccfrec" and "code_fingerprint" in custom

@@ -203,6 +203,8 @@ ALLOWED = {
     ("tf_ccfrec/env_runner.py", "*"), ("tf_ccfrec/startup_hook.py", "open"),
     # ScaNN's C++ reads and writes POSIX files: a local scratch directory, copied by gfile.
     ("tf_ccfrec/export/scann_index.py", "tempfile.TemporaryDirectory"),
+    # A non-chief worker's scratch run directory, deleted when training ends.
+    ("tf_ccfrec/distribute.py", "tempfile.TemporaryDirectory"),
     # The installed package's own source files (the code fingerprint).
     ("tfx_pipeline/fingerprint.py", "open"), ("tfx_pipeline/fingerprint.py", "os.path.isfile"),
     # LocalDagRunner's ML Metadata is a local SQLite file.

@@ -5,44 +5,20 @@ import json
 import os
 import subprocess
 
-import numpy as np
 import pytest
 
 from tests import data_files
 from tests.conftest import REPO
-from tf_ccfrec.codes import artifact, build
-from tf_ccfrec.codes.config import CodesConfig
-from tf_ccfrec.data import prepare, readers
+from tf_ccfrec.codes import artifact
 from tf_ccfrec.models.config import CCFRecConfig
 from tf_ccfrec.training import restore, train
 
 SMALL = CCFRecConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
 
 
-def _office_subset(root, users, dim, codebook_size):
-    """The first `users` Office users with their items' real text, prepared, and codes from
-    random view vectors (the encoder is tested elsewhere): (prepared dir, codes dir)."""
-    from tests.conftest import OFFICE
-
-    office = readers.read("lcrec", OFFICE)
-    chosen = list(office.sequences)[:users]
-    items = sorted({i for u in chosen for i in office.sequences[u]}, key=int)
-    raw = data_files.lcrec(root / "raw",
-                           {u: [int(i) for i in office.sequences[u]] for u in chosen},
-                           {i: {v: office.items[i][v] for v in office.views} for i in items})
-    prepare.prepare("lcrec", raw, str(root / "prepared"))
-    rng = np.random.default_rng(0)
-    embeddings = rng.standard_normal((len(items), 2, 32)).astype(np.float32)
-    codes = build.codes_from_embeddings(items, embeddings, ["title", "brand"],
-                                        CodesConfig(pca_dim=dim, codes_per_view=2,
-                                                    codebook_size=codebook_size))
-    artifact.save(str(root / "codes"), codes)
-    return str(root / "prepared"), str(root / "codes")
-
-
 @pytest.fixture(scope="module")
 def office_slice(tmp_path_factory):
-    return _office_subset(tmp_path_factory.mktemp("office_slice"), 150, 16, 16)
+    return data_files.office_slice(tmp_path_factory.mktemp("office_slice"), 150, 16, 16)
 
 
 def test_train_resume_and_evaluate(tmp_path, office_slice):
@@ -105,7 +81,7 @@ def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):
 @pytest.fixture(scope="module")
 def office_users(tmp_path_factory):
     """1,000 users: codes carry no text signal, so what beats popularity is the sequence model."""
-    return _office_subset(tmp_path_factory.mktemp("office_users"), 1000, 32, 32)
+    return data_files.office_slice(tmp_path_factory.mktemp("office_users"), 1000, 32, 32)
 
 
 def test_short_training_beats_popularity(tmp_path, office_users):

@@ -4,12 +4,19 @@ mean when the batch is split over replicas.
 `tfrs.Model.train_step` does not scale the loss and the optimizer sums gradients over replicas,
 so each replica returns its share of the global mean (`replica_share`); with one replica that is
 the plain mean.
+
+Under MultiWorkerMirroredStrategy every worker runs the whole program: `is_chief` says which one
+writes, `worker_directory` gives the others a scratch directory, and `ChiefDecision` shares the
+chief's stop decisions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+from typing import Iterator
 
 import tensorflow as tf
 
@@ -68,3 +75,70 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()
+
+
+# --------------------------------------------------------------------------------------------
+# Several workers (MultiWorkerMirroredStrategy): one writer, shared decisions.
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` spans several worker processes."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().jobs:
+        return False
+    spec = resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in spec.jobs if job in ("chief", "worker")) > 1
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's outputs: always with one worker; under
+    MultiWorkerMirroredStrategy, the "chief" task, or worker 0 when there is none."""
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and "chief" not in resolver.cluster_spec().jobs)
+
+
+class ChiefDecision:
+    """`decide(flag) -> bool`: the chief's `flag`, the same on every worker.
+
+    With several workers each call is one collective (about 5 ms on loopback), so every worker
+    must call it at the same point of its program: a decision (stop now) is taken once, by the
+    chief's clock and metrics, and no worker is left waiting in a collective the others skipped.
+    With one worker it returns `flag`."""
+
+    def __init__(self, strategy: tf.distribute.Strategy):
+        self.strategy = strategy
+        self.multi = is_multi_worker(strategy)
+        self.chief = is_chief(strategy)
+        if self.multi:
+            @tf.function
+            def summed(value):
+                return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                       strategy.run(lambda: tf.identity(value)), axis=None)
+
+            self._summed = summed
+
+    def __call__(self, flag: bool) -> bool:
+        if not self.multi:
+            return bool(flag)
+        mine = 1.0 if (flag and self.chief) else 0.0
+        return float(self._summed(tf.constant(mine))) > 0.0
+
+
+WORKER_PREFIX = "ccfrec-worker-"
+
+
+@contextlib.contextmanager
+def worker_directory(path: str, strategy: tf.distribute.Strategy) -> Iterator[str]:
+    """Yields where this process writes what belongs at `path`: `path` itself on the chief; a
+    local temporary directory on other workers (they must still write: saving may run
+    collectives), deleted on exit."""
+    if is_chief(strategy):
+        yield path
+        return
+    # local-only: a non-chief worker's scratch copy of the run directory, deleted here.
+    with tempfile.TemporaryDirectory(prefix=WORKER_PREFIX, ignore_cleanup_errors=True) as scratch:
+        yield os.path.join(scratch, "run")

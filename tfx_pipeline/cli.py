@@ -4,7 +4,9 @@
         runs every component with LocalDagRunner, then prints the component states and wall
         times, the headline metrics, the TFMA slice table and the pushed model's directory
     ccfrec pipeline compile --output FILE.json --image IMAGE --pipeline-root URI --input URI ...
-        writes the Kubeflow Pipelines v2 / Vertex PipelineSpec
+        [--vertex-training-workers N --vertex-project P --vertex-region R]
+        writes the Kubeflow Pipelines v2 / Vertex PipelineSpec (the Trainer on Vertex AI
+        Training with N replicas)
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import json
 import os
 import sys
 
-from tfx_pipeline.pipeline.configs import CURATED_SCHEMA, RUNNING_MODES, PipelineConfig
+from tfx_pipeline.pipeline.configs import (CURATED_SCHEMA, RUNNING_MODES, PipelineConfig,
+                                           VertexTraining)
 
 CODES_FIELDS = ("method", "pca_dim", "codes_per_view", "codebook_size")
 
@@ -95,7 +98,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from tfx_pipeline import kubeflow_v2_runner
 
     image = args.image or kubeflow_v2_runner.DEFAULT_IMAGE
-    path = kubeflow_v2_runner.compile_pipeline(config_from_args(args), args.output, image)
+    config = config_from_args(args)
+    if args.vertex_training_workers:
+        if not (args.vertex_project and args.vertex_region):
+            print("ccfrec: --vertex-training-workers needs --vertex-project and --vertex-region",
+                  file=sys.stderr)
+            return 2
+        accelerator, _, count = (args.vertex_accelerator or "").partition(":")
+        config.vertex_training = VertexTraining(
+            project=args.vertex_project, region=args.vertex_region,
+            workers=args.vertex_training_workers, image=image,
+            machine_type=args.vertex_machine_type, accelerator_type=accelerator,
+            accelerator_count=int(count or (1 if accelerator else 0)))
+    path = kubeflow_v2_runner.compile_pipeline(config, args.output, image)
     print(json.dumps({"compiled": path, "image": image}))
     return 0
 
@@ -163,4 +178,13 @@ def add_commands(commands) -> None:
                           help="pipeline root on the cluster's storage, e.g. gs://BUCKET/root")
     compile_.add_argument("--serving-model-dir", required=True,
                           help="Pusher's destination, e.g. gs://BUCKET/serving/ccfrec")
+    compile_.add_argument("--vertex-training-workers", type=int, default=0, metavar="N",
+                          help="train on Vertex AI Training with N replicas (one chief, N-1 "
+                               "workers; MultiWorkerMirroredStrategy); default: in the "
+                               "Trainer's container")
+    compile_.add_argument("--vertex-project", help="the Vertex AI Training job's project")
+    compile_.add_argument("--vertex-region", help="the Vertex AI Training job's region")
+    compile_.add_argument("--vertex-machine-type", default="n1-standard-8")
+    compile_.add_argument("--vertex-accelerator", metavar="TYPE[:COUNT]",
+                          help="each replica's accelerator, e.g. NVIDIA_TESLA_T4:1")
     compile_.set_defaults(func=cmd_compile)

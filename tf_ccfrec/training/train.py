@@ -109,18 +109,31 @@ def build_model(name: str, config: CCFRecConfig, artifact, seed: int = 0):
 
 class _ValidationAndStopping(tf.keras.callbacks.Callback):
     """Evaluates validation NDCG@10 each epoch, keeps the best weights, stops on patience or on
-    the time budget, and checkpoints the training state for resuming."""
+    the time budget (checked after every step, so a budget can end an epoch early), and
+    checkpoints the training state for resuming. `decide` (a `distribute.ChiefDecision`) makes
+    every stop the chief's, taken at the same step on every worker."""
 
     def __init__(self, valid, patience, budget_seconds, manager, state, writer, log,
-                 history_path):
+                 history_path, decide):
         super().__init__()
         self.valid, self.patience, self.budget = valid, patience, budget_seconds
         self.manager, self.state, self.writer, self.log = manager, state, writer, log
-        self.history_path = history_path
+        self.history_path, self.decide = history_path, decide
         self.started = time.time()
         self.validation_seconds = 0.0
+        self.steps = 0   # of the current epoch
+        self.out_of_time = False
         # A resumed run's history continues the earlier invocations' clock.
         self.seconds_before = log[-1]["seconds"] if log else 0.0
+
+    def _over_budget(self) -> bool:
+        return self.budget is not None and time.time() - self.started > self.budget
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.budget is not None and self.decide(self._over_budget()):
+            self.out_of_time = True
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         validation_started = time.time()
@@ -141,18 +154,20 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
         if improved:
             save_best_weights(self.model, self.manager.directory)
         self.log.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", 0.0)),
+                         "steps": self.steps,
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(self.seconds_before + time.time() - self.started,
                                           1)})
+        self.steps = 0
         storage.write_json(self.history_path, self.log)
         print(f"epoch {epoch + 1}: loss {self.log[-1]['loss']:.4f}, valid recall@10 "
               f"{metrics['recall@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
               f"{' (best)' if improved else ''}", flush=True)
-        if int(self.state["bad_epochs"]) >= self.patience:
+        if self.decide(int(self.state["bad_epochs"]) >= self.patience):
             print(f"early stop: {self.patience} epochs without a better validation NDCG@10")
             self.model.stop_training = True
-        if self.budget is not None and time.time() - self.started > self.budget:
-            print("stopping: time budget reached")
+        if self.out_of_time or (self.budget is not None and self.decide(self._over_budget())):
+            print("stopping: time budget reached", flush=True)
             self.model.stop_training = True
 
 
@@ -191,13 +206,28 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
                          "use tf_ccfrec.codes.artifact.reorder")
     strategy = distribute.make_strategy(train_config.strategy)
     replicas = strategy.num_replicas_in_sync
+    steps_per_epoch = train_config.steps_per_epoch
+    if steps_per_epoch is None and distribute.is_multi_worker(strategy):
+        # Workers' shards of a finite dataset end at different steps, and one that runs out
+        # leaves the others waiting in a collective: every worker runs the same number of
+        # steps, one pass's worth, over the repeated data.
+        steps_per_epoch = max(1, data.train_examples() // train_config.batch_size)
 
     def dataset(split, training, seed=train_config.seed):
         # Distributed training needs equal replica batches: drop the (reshuffled) remainder.
-        return data.dataset(
+        batches = data.dataset(
             split, train_config.batch_size if training else train_config.eval_batch_size,
             shuffle=training, seed=seed, drop_remainder=training and replicas > 1,
-            repeat=training and train_config.steps_per_epoch is not None)
+            repeat=training and steps_per_epoch is not None)
+        if training and distribute.is_multi_worker(strategy):
+            # Shard by element, not by file: every worker reads the same shuffled stream and
+            # takes its part of each global batch (a split may be one file), so the global
+            # batches are one worker's.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = \
+                tf.data.experimental.AutoShardPolicy.DATA
+            batches = batches.with_options(options)
+        return batches
 
     valid_data, test_data = dataset("valid", False), dataset("test", False)
     with strategy.scope():
@@ -208,38 +238,51 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
         # Build the variables before restoring: one loss evaluation on a batch.
         model.compute_loss(next(iter(valid_data)), training=False)
-    storage.makedirs(output_dir)
+    # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
+    with distribute.worker_directory(output_dir, strategy) as write_dir:
+        result = _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,
+                           write_dir, model_name, model_config, train_config, steps_per_epoch,
+                           distribute.ChiefDecision(strategy), replicas, verbose, codes_dir)
+    return result, model
+
+
+def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir, write_dir,
+              model_name, model_config, train_config, steps_per_epoch, decide, replicas,
+              verbose, codes_dir):
+    """`fit` after the model is built: restores from `output_dir`, writes to `write_dir`."""
+    storage.makedirs(write_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
              "bad_epochs": tf.Variable(0, dtype=tf.int64)}
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=state["epoch"],
                                      best=state["best"], bad_epochs=state["bad_epochs"])
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(output_dir, "checkpoints"),
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=2)
-    history_path = os.path.join(output_dir, "history.json")
+    history_path = os.path.join(write_dir, "history.json")
     log = []
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        if storage.exists(history_path):
-            log = [h for h in storage.read_json(history_path)
+    latest = tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints"))
+    if latest:
+        checkpoint.restore(latest)
+        chief_history = os.path.join(output_dir, "history.json")
+        if storage.exists(chief_history):
+            log = [h for h in storage.read_json(chief_history)
                    if h["epoch"] <= int(state["epoch"])]
-        print(f"resuming after epoch {int(state['epoch'])} from {manager.latest_checkpoint}")
+        print(f"resuming after epoch {int(state['epoch'])} from {latest}", flush=True)
     first_epoch = int(state["epoch"])
     if first_epoch:
         # A resumed run draws a new data order and new masks (the seed advanced by the epochs
         # done) instead of replaying the first invocation's from its start.
         tf.keras.utils.set_random_seed(train_config.seed + first_epoch)
     train_data = dataset("train", True, seed=train_config.seed + first_epoch)
-    writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
+    writer = tf.summary.create_file_writer(os.path.join(write_dir, "tensorboard"))
     budget = (train_config.time_budget_minutes * 60
               if train_config.time_budget_minutes is not None else None)
     callback = _ValidationAndStopping(valid_data, train_config.patience, budget, manager, state,
-                                      writer, log, history_path)
+                                      writer, log, history_path, decide)
     started = time.time()
     if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
             train_config.patience:
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
-                  steps_per_epoch=train_config.steps_per_epoch, callbacks=[callback],
-                  verbose=verbose)
+                  steps_per_epoch=steps_per_epoch, callbacks=[callback], verbose=verbose)
     train_seconds = time.time() - started  # this invocation's
     if storage.exists(storage.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
@@ -256,23 +299,21 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
               "train_seconds": round(callback.seconds_before + train_seconds, 1),
               "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
               "valid": final(valid_data), "test": final(test_data)}
-    epochs_run = result["epochs"] - first_epoch
-    if epochs_run > 0:
-        examples = (train_config.steps_per_epoch * train_config.batch_size
-                    if train_config.steps_per_epoch else
-                    data.train_examples()) * epochs_run
+    steps_run = sum(h["steps"] for h in log if h["epoch"] > first_epoch)
+    if steps_run > 0:
         # Training steps only: per-epoch validation is left out.
         result["train_examples_per_second"] = round(
-            examples / max(1e-9, train_seconds - callback.validation_seconds), 1)
+            steps_run * train_config.batch_size
+            / max(1e-9, train_seconds - callback.validation_seconds), 1)
     # The process's peak resident memory so far (training and evaluation; Linux reports KiB).
     result["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     storage.write_json(history_path, log)
-    storage.write_json(os.path.join(output_dir, "config.json"), {
+    storage.write_json(os.path.join(write_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
         "train_config": dataclasses.asdict(train_config), **data.source(),
         "codes": storage.absolute(codes_dir) if codes_dir else None})
-    storage.write_text(storage.join(output_dir, ITEM_ORDER),
+    storage.write_text(storage.join(write_dir, ITEM_ORDER),
                        "".join(f"{item}\n" for item in data.item_ids))
-    storage.write_json(os.path.join(output_dir, "metrics.json"), result)
-    return result, model
+    storage.write_json(os.path.join(write_dir, "metrics.json"), result)
+    return result
 

@@ -47,6 +47,7 @@ class CCFRecTrainer(base_component.BaseComponent):
       schema, hyperparameters: optional, as for the stock Trainer.
       train_args, eval_args: the training and validation splits.
       custom_config: see `tfx_pipeline.models.model`.
+      custom_executor_spec: another executor, e.g. `vertex_trainer.VertexExecutor`.
     """
 
     SPEC_CLASS = CCFRecTrainerSpec
@@ -58,7 +59,8 @@ class CCFRecTrainer(base_component.BaseComponent):
                  hyperparameters: Optional[types.BaseChannel] = None,
                  train_args: Optional[trainer_pb2.TrainArgs] = None,
                  eval_args: Optional[trainer_pb2.EvalArgs] = None,
-                 custom_config: Optional[Dict[str, Any]] = None):
+                 custom_config: Optional[Dict[str, Any]] = None,
+                 custom_executor_spec: Optional[executor_spec.ExecutorSpec] = None):
         spec = CCFRecTrainerSpec(
             examples=examples, transform_graph=transform_graph, codes=codes, schema=schema,
             hyperparameters=hyperparameters,
@@ -67,4 +69,4 @@ class CCFRecTrainer(base_component.BaseComponent):
             run_fn=run_fn, custom_config=json_utils.dumps(custom_config or {}),
             model=channel.Channel(type=standard_artifacts.Model),
             model_run=channel.Channel(type=standard_artifacts.ModelRun))
-        super().__init__(spec=spec)
+        super().__init__(spec=spec, custom_executor_spec=custom_executor_spec)

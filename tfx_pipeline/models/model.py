@@ -72,6 +72,7 @@ def run_fn(fn_args) -> None:
     """TFX Trainer entry point (`CCFRecTrainer` adds `fn_args.codes_uri`)."""
     import tensorflow_transform as tft
 
+    from tf_ccfrec import distribute
     from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.export import saved_model
     from tf_ccfrec.training import train
@@ -93,10 +94,14 @@ def run_fn(fn_args) -> None:
     result, model = train.fit(data, artifact, fn_args.model_run_dir, model_name, model_config,
                               train_config, verbose=2, codes_dir=fn_args.codes_uri)
     print({"valid": result["valid"], "test": result["test"]}, flush=True)
-    saved_model.export(
-        model, item_ids, data.interactions(), fn_args.serving_model_dir,
-        top_k=int(custom.get("top_k", 100)), overwrite=True,
-        info={"model": model_name, "run": fn_args.model_run_dir,
-              "transform_graph": fn_args.transform_output},
-        id_lookup=TransformLookup(tf_transform_output),
-        sampled_negatives=train_config.sampled_negatives, seed=train_config.seed)
+    # On several workers (Vertex AI Training) only the chief exports to the model artifact;
+    # the others export to a scratch directory (saving may run collectives) and delete it.
+    with distribute.worker_directory(fn_args.serving_model_dir,
+                                     model.distribute_strategy) as export_dir:
+        saved_model.export(
+            model, item_ids, data.interactions(), export_dir,
+            top_k=int(custom.get("top_k", 100)), overwrite=True,
+            info={"model": model_name, "run": fn_args.model_run_dir,
+                  "transform_graph": fn_args.transform_output},
+            id_lookup=TransformLookup(tf_transform_output),
+            sampled_negatives=train_config.sampled_negatives, seed=train_config.seed)

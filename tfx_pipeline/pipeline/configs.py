@@ -13,6 +13,54 @@ RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
 
 
 @dataclasses.dataclass
+class VertexTraining:
+    """The Trainer as a Vertex AI Training CustomJob (TFX's Vertex Trainer extension).
+
+    Attributes:
+      project, region: where the job runs.
+      workers: replicas in all: one chief and `workers - 1` workers, under
+        MultiWorkerMirroredStrategy (Vertex sets TF_CONFIG).
+      image: the container every replica runs (default: the pipeline's image).
+      machine_type, accelerator_type, accelerator_count: each replica's machine.
+    """
+
+    project: str
+    region: str
+    workers: int = 2
+    image: str = ""
+    machine_type: str = "n1-standard-8"
+    accelerator_type: str = ""
+    accelerator_count: int = 0
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise ValueError("vertex training needs at least 1 worker")
+        if not self.project or not self.region:
+            raise ValueError("vertex training needs a project and a region")
+
+    def worker_pool_specs(self) -> List[Dict[str, Any]]:
+        machine: Dict[str, Any] = {"machine_type": self.machine_type}
+        if self.accelerator_type:
+            machine.update(accelerator_type=self.accelerator_type,
+                           accelerator_count=self.accelerator_count or 1)
+        pool = {"machine_spec": machine, "container_spec": {"image_uri": self.image}}
+        pools = [{**pool, "replica_count": 1}]
+        if self.workers > 1:
+            pools.append({**pool, "replica_count": self.workers - 1})
+        return pools
+
+    def custom_config(self) -> Dict[str, Any]:
+        """The extension's keys of the Trainer's custom_config."""
+        from tfx.extensions.google_cloud_ai_platform import constants
+        from tfx.extensions.google_cloud_ai_platform.trainer import executor
+
+        return {constants.ENABLE_VERTEX_KEY: True, constants.VERTEX_REGION_KEY: self.region,
+                executor.TRAINING_ARGS_KEY: {
+                    "project": self.project,
+                    "job_spec": {"worker_pool_specs": self.worker_pool_specs()}}}
+
+
+@dataclasses.dataclass
 class PipelineConfig:
     """Everything that shapes a pipeline run.
 
@@ -41,6 +89,8 @@ class PipelineConfig:
       beam_args: extra Beam pipeline arguments (e.g. --runner=DataflowRunner ...).
       direct_num_workers, direct_running_mode: the DirectRunner's parallelism.
       enable_cache: reuse the outputs of components whose inputs did not change.
+      vertex_training: hand the Trainer to Vertex AI Training (None: train in the Trainer's
+        own container).
     """
 
     input_dir: str
@@ -68,6 +118,7 @@ class PipelineConfig:
     direct_num_workers: int = 1
     direct_running_mode: str = "in_memory"
     enable_cache: bool = True
+    vertex_training: Optional[VertexTraining] = None
 
     def __post_init__(self):
         from tf_ccfrec.data import readers
@@ -86,7 +137,9 @@ class PipelineConfig:
                 f"--direct_num_workers={self.direct_num_workers}", *self.beam_args]
 
     def trainer_config(self, code_fingerprint: str = "") -> Dict[str, Any]:
-        return {"model": self.model, "preset": self.preset, "code_fingerprint": code_fingerprint,
+        vertex = self.vertex_training.custom_config() if self.vertex_training else {}
+        return {**vertex, "model": self.model, "preset": self.preset,
+                "code_fingerprint": code_fingerprint,
                 "model_config": {**self.model_config, "max_history": self.max_history},
                 "train_config": {"sampled_negatives": self.sampled_negatives,
                                  **self.train_config},

@@ -77,6 +77,12 @@ def example_gen_for(config: PipelineConfig, output: str):
         custom_executor_spec=executor_spec.BeamExecutorSpec(example_gen.Executor))
 
 
+def _vertex_executor():
+    from tfx_pipeline.components.vertex_trainer import VertexExecutor
+
+    return executor_spec.ExecutorClassSpec(VertexExecutor)
+
+
 def create_pipeline(config: PipelineConfig,
                     metadata_connection_config: Optional[object] = None) -> tfx.dsl.Pipeline:
     interactions = example_gen_for(config, "interactions").with_id("ExampleGen")
@@ -119,7 +125,8 @@ def create_pipeline(config: PipelineConfig,
         codes=codes.outputs["codes"], schema=schema, run_fn=RUN_FN,
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["valid"]),
-        custom_config=config.trainer_config(code_fingerprint("CCFRecTrainer")))
+        custom_config=config.trainer_config(code_fingerprint("CCFRecTrainer")),
+        custom_executor_spec=_vertex_executor() if config.vertex_training else None)
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
