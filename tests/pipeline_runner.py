@@ -4,7 +4,8 @@ model, for the pipeline tests:
     python -m tests.pipeline_runner ROOT USERS [--max-history N] [--min-length N]
         [--running-mode MODE --workers N]
 
-Prints the run summary as JSON on its last line."""
+Prints "finished: NODE STATE SECONDS" as each component finishes, and the run summary as JSON
+on its last line."""
 
 import json
 import os
@@ -59,8 +60,11 @@ def main(argv):
     parser.add_argument("--running-mode", default="in_memory")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    def progress(node, state, seconds):
+        print(f"finished: {node} {state} {seconds:.1f}", flush=True)
+
     summary = local_runner.run(config(args.root, args.users, args.max_history, args.min_length,
-                                      args.running_mode, args.workers))
+                                      args.running_mode, args.workers), progress=progress)
     print(json.dumps(summary, default=str))
 
 

@@ -94,7 +94,8 @@ def pipeline_runs(tmp_path_factory):
     code4, output4 = _finish(_runner(root, 300, cwd=changed))
     assert code4 == 0, output4[-5000:]
     return {"root": root, "killed": (code, killed_output, after_kill),
-            "summaries": [_summary(output2), _summary(output3)], "runs": _states(root)}
+            "summaries": [_summary(output2), _summary(output3)], "runs": _states(root),
+            "outputs": [output2, output3]}
 
 
 def test_sigterm_during_training_then_resume(pipeline_runs):
@@ -114,6 +115,18 @@ def test_sigterm_during_training_then_resume(pipeline_runs):
     for run in pipeline_runs["runs"]:
         assert {e["state"] for e in run["executions"].values()} <= {"COMPLETE", "CACHED",
                                                                      "FAILED", "CANCELED"}
+
+
+def test_each_component_is_reported_as_it_finishes(pipeline_runs):
+    """The runner's progress lines come one a component, in the order they ran, before the
+    summary, with the state ML Metadata recorded."""
+    for output, run in zip(pipeline_runs["outputs"], pipeline_runs["runs"][1:3]):
+        lines = output.strip().splitlines()
+        finished = [line.split()[1:3] for line in lines if line.startswith("finished: ")]
+        assert [node for node, _ in finished] == list(run["executions"])
+        assert dict(finished) == {n: e["state"] for n, e in run["executions"].items()}
+        assert lines.index(next(l for l in lines if l.startswith("finished: Pusher"))) < \
+            len(lines) - 1
 
 
 def test_unchanged_inputs_come_from_the_cache(pipeline_runs):

@@ -1,8 +1,9 @@
 """`ccfrec pipeline run|compile`: the TFX pipeline from the command line.
 
     ccfrec pipeline run --input DIR --format FORMAT [--root DIR] [--serving-model-dir DIR] ...
-        runs every component with LocalDagRunner, then prints the component states and wall
-        times, the headline metrics, the TFMA slice table and the pushed model's directory
+        runs every component with LocalDagRunner, printing each one's state and wall time as it
+        finishes, then the dataset's statistics, the component table, the headline metrics, the
+        TFMA slice tables and the pushed model's directory
     ccfrec pipeline compile --output FILE.json --image IMAGE --pipeline-root URI --input URI ...
         [--vertex-training-workers N --vertex-project P --vertex-region R]
         writes the Kubeflow Pipelines v2 / Vertex PipelineSpec (the Trainer on Vertex AI
@@ -80,8 +81,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
     from tfx_pipeline import local_runner
 
+    def progress(node: str, state: str, seconds: float) -> None:
+        print(f"  {node:32s} {state:9s} {seconds:8.1f}", flush=True)
+
+    print("components as they finish (state, wall seconds):", flush=True)
     try:
-        summary = local_runner.run(config_from_args(args))
+        summary = local_runner.run(config_from_args(args), progress=progress)
     except local_runner.PipelineTerminated as stopped:
         print(f"ccfrec: {stopped}", file=sys.stderr)
         return 128 + 15
