@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 from tf_ccfrec.data.dataset import SequenceDataset
 
@@ -47,6 +47,17 @@ def roles(data: SequenceDataset, user: str) -> List[str]:
     return result
 
 
+def user_examples(user: str, sequence: List[str], user_roles: List[str],
+                  max_history: int = 20) -> Iterator[Tuple[str, Example]]:
+    """(split, example) for every position of one user's `sequence` with a non-empty history;
+    `user_roles` is `roles(data, user)`."""
+    for position, split in enumerate(user_roles):
+        if position == 0:
+            continue
+        history = sequence[max(0, position - max_history):position]
+        yield split, Example(user, list(history), sequence[position], position)
+
+
 def make_examples(data: SequenceDataset, max_history: int = 20) -> Dict[str, List[Example]]:
     """Examples per split: every position with a non-empty history, in the dataset's user order.
 
@@ -57,11 +68,8 @@ def make_examples(data: SequenceDataset, max_history: int = 20) -> Dict[str, Lis
         raise ValueError(f"max_history must be >= 1, got {max_history}")
     examples: Dict[str, List[Example]] = {s: [] for s in SPLITS}
     for user, sequence in data.sequences.items():
-        for position, split in enumerate(roles(data, user)):
-            if position == 0:
-                continue
-            history = sequence[max(0, position - max_history):position]
-            examples[split].append(Example(user, list(history), sequence[position], position))
+        for split, example in user_examples(user, sequence, roles(data, user), max_history):
+            examples[split].append(example)
     return examples
 
 

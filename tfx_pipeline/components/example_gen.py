@@ -22,7 +22,8 @@ catalog's `item_id`, `text_<view>` (and `num_<field>`) features, in the dataset'
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import json
+from typing import Any, Dict, Iterator, Tuple
 
 import apache_beam as beam
 from tfx.components.example_gen import utils as example_gen_utils
@@ -88,58 +89,126 @@ def read_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     return config
 
 
-def interaction_examples(data, max_history: int) -> Dict[str, List[bytes]]:
-    """Serialized interaction examples per split, with the slice features."""
-    from tf_ccfrec.data import splits, tfrecords
-    from tf_ccfrec.training import evaluation
-
-    examples = splits.make_examples(data, max_history=max_history)
-    item_ids = list(data.items)
-    index = {item: i + 1 for i, item in enumerate(item_ids)}
-    counts = evaluation.count_interactions(
-        ((split, e.target, e.position, e.history[0]) for split in examples
-         for e in examples[split]), index, len(item_ids))
-    head = evaluation.head_items(counts)
-    categories = ({item: top_level_category(text.get(CATEGORY_VIEW, ""))
-                   for item, text in data.items.items()} if CATEGORY_VIEW in data.views else None)
-
-    def serialize(example) -> bytes:
-        proto = tfrecords.example_proto(example)
-        feature = proto.features.feature
-        feature["history_length"].int64_list.value.append(len(example.history))
-        values = {"history_length_bucket": history_bucket(len(example.history)),
-                  "target_popularity": "head" if head[index[example.target]] else "tail"}
-        if categories is not None:
-            values["target_category"] = categories.get(example.target, "")
-        for name, value in values.items():
-            feature[name].bytes_list.value.append(value.encode())
-        return proto.SerializeToString()
-
-    return {split: [serialize(e) for e in examples[split]] for split in examples}
+STATISTICS = ("users", "items", "interactions")  # and examples_<split>: artifact properties
+STATISTICS_FILE = "dataset_statistics.json"  # in the executor's temporary directory
 
 
-def catalog_examples(data) -> List[bytes]:
+def serialize_example(split_and_example, head, categories) -> Tuple[str, bytes]:
+    """(split, serialized interaction tf.Example with the slice features)."""
     from tf_ccfrec.data import tfrecords
 
-    return [tfrecords.item_proto(i, data.items[i], data.numeric.get(i, {})).SerializeToString()
-            for i in data.items]
+    split, example = split_and_example
+    proto = tfrecords.example_proto(example)
+    feature = proto.features.feature
+    feature["history_length"].int64_list.value.append(len(example.history))
+    values = {"history_length_bucket": history_bucket(len(example.history)),
+              "target_popularity": "head" if example.target in head else "tail"}
+    if categories is not None:
+        values["target_category"] = categories.get(example.target, "")
+    for name, value in values.items():
+        feature[name].bytes_list.value.append(value.encode())
+    return split, proto.SerializeToString()
 
 
-STATISTICS = ("users", "items", "interactions")  # and examples_<split>: artifact properties
+def counted_items(user_row) -> Iterator[str]:
+    """The items one user contributes to the popularity counts
+    (`evaluation.count_interactions`): every training target, and the first item (the history of
+    the example at position 1, in whichever split)."""
+    _, sequence, roles = user_row
+    for position, role in enumerate(roles):
+        if position == 0:
+            continue
+        if role == "train":
+            yield sequence[position]
+        if position == 1:
+            yield sequence[0]
+
+
+def head_set(counts: Dict[str, int], catalog: Dict[str, Any]) -> frozenset:
+    """The head items (`evaluation.head_items`: the most counted 20%, ties by catalog order)."""
+    import numpy as np
+
+    from tf_ccfrec.training import evaluation
+
+    item_ids = catalog["items"]
+    array = np.zeros(len(item_ids) + 1, np.int64)
+    array[1:] = [counts.get(item, 0) for item in item_ids]
+    head = evaluation.head_items(array)
+    return frozenset(item for item, is_head in zip(item_ids, head[1:]) if is_head)
+
+
+class ReadDataset(beam.DoFn):
+    """Reads the dataset directory on a Beam worker (not in the executor's process) with the
+    library's reader and k-core filter, and emits it one record at a time: per user
+    (user, sequence, the split of each position), the catalog summary (item ids in order,
+    top-level categories, the numbers of users and interactions) on CATALOG, and each item
+    (id, texts, numeric fields) on ITEMS."""
+
+    CATALOG, ITEMS = "catalog", "items"
+
+    def __init__(self, config: Dict[str, Any]):
+        self.config = config
+
+    def process(self, input_base: str):
+        from tf_ccfrec.data import filtering, readers, splits
+
+        config = self.config
+        data = readers.read(config["format"], input_base, views=config["views"],
+                            on_error=config["on_error"])
+        data = filtering.k_core(data, config["k_core"])
+        categories = ({item: top_level_category(text.get(CATEGORY_VIEW, ""))
+                       for item, text in data.items.items()}
+                      if CATEGORY_VIEW in data.views else None)
+        yield beam.pvalue.TaggedOutput(self.CATALOG, {
+            "items": list(data.items), "categories": categories, "users": len(data.sequences),
+            "interactions": sum(len(seq) for seq in data.sequences.values())})
+        if config["output"] == "catalog":
+            for item in data.items:
+                yield beam.pvalue.TaggedOutput(self.ITEMS, (item, data.items[item],
+                                                            data.numeric.get(item, {})))
+            return
+        for user, sequence in data.sequences.items():
+            yield user, sequence, splits.roles(data, user)
+
+
+def _catalog_example(item_row) -> bytes:
+    from tf_ccfrec.data import tfrecords
+
+    item, texts, numeric = item_row
+    return tfrecords.item_proto(item, texts, numeric).SerializeToString()
+
+
+def _user_examples(user_row, max_history: int):
+    from tf_ccfrec.data import splits
+
+    return splits.user_examples(*user_row, max_history)
+
+
+def _statistics_json(_, summary, **examples) -> str:
+    return json.dumps({"users": summary["users"], "items": len(summary["items"]),
+                       "interactions": summary["interactions"],
+                       **{f"examples_{split}": n for split, n in examples.items()}})
 
 
 class Executor(BaseExampleGenExecutor):
-    """Reads the dataset once and hands each split to Beam (the readers parse whole files;
-    the writing, sharding and statistics downstream are Beam's).
+    """Reads, splits and serializes inside the Beam pipeline: the dataset is read on a worker
+    (`ReadDataset`), its users are shuffled over the workers, the popularity counts are a
+    combine and the head items a side input, and each worker turns its users into examples;
+    TFX's base executor writes the splits. The executor's own process holds no dataset (on the
+    DirectRunner its control process still holds shuffled data; on Dataflow the shuffle service
+    does).
 
     The output artifact carries the dataset's statistics as custom properties: `users`,
-    `items`, `interactions` and `examples_<split>` (what `ccfrec pipeline run` prints)."""
+    `items`, `interactions` and `examples_<split>` (what `ccfrec pipeline run` prints), which the
+    pipeline writes to the executor's temporary directory."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        self._statistics: Dict[str, int] = {}
+        from tf_ccfrec import storage
+
         super().Do(input_dict, output_dict, exec_properties)
+        statistics = storage.read_json(storage.join(self._get_tmp_dir(), STATISTICS_FILE))
         for examples in output_dict[standard_component_specs.EXAMPLES_KEY]:
-            for name, value in self._statistics.items():
+            for name, value in statistics.items():
                 examples.set_int_custom_property(name, int(value))
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
@@ -147,7 +216,7 @@ class Executor(BaseExampleGenExecutor):
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
                                exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
-        from tf_ccfrec.data import filtering, readers
+        from tf_ccfrec import storage
 
         config = read_config(exec_properties)
         input_config = example_gen_pb2.Input()
@@ -157,24 +226,49 @@ class Executor(BaseExampleGenExecutor):
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
                                   output_config)
         names = example_gen_utils.generate_output_split_names(input_config, output_config)
-        data = readers.read(config["format"], exec_properties[standard_component_specs.
-                                                              INPUT_BASE_KEY],
-                            views=config["views"], on_error=config["on_error"])
-        data = filtering.k_core(data, config["k_core"])
-        if config["output"] == "catalog":
-            records = {CATALOG_SPLIT: catalog_examples(data)}
-        else:
-            records = interaction_examples(data, config["max_history"])
-        self._statistics = {
-            "users": len(data.sequences), "items": len(data.items),
-            "interactions": sum(len(seq) for seq in data.sequences.values()),
-            **{f"examples_{split}": len(rows) for split, rows in records.items()}}
-        unknown = set(names) - set(records)
+        produced = (CATALOG_SPLIT,) if config["output"] == "catalog" else INTERACTION_SPLITS
+        unknown = set(names) - set(produced)
         if unknown:
-            raise ValueError(f"ExampleGen ({config['output']}) has splits {sorted(records)}; the "
-                             f"input_config asks for {sorted(unknown)}")
-        return {name: pipeline | f"Create[{name}]" >> beam.Create(records[name], reshuffle=False)
-                for name in names}
+            raise ValueError(f"ExampleGen ({config['output']}) has splits {sorted(produced)}; "
+                             f"the input_config asks for {sorted(unknown)}")
+        read = (pipeline
+                | "InputBase" >> beam.Create([exec_properties[standard_component_specs.
+                                                              INPUT_BASE_KEY]])
+                | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
+                    ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+        catalog = beam.pvalue.AsSingleton(read[ReadDataset.CATALOG])
+        if config["output"] == "catalog":
+            records = {CATALOG_SPLIT: (read[ReadDataset.ITEMS]
+                                       | "ShuffleItems" >> beam.Reshuffle()
+                                       | "CatalogExample" >> beam.Map(_catalog_example))}
+        else:
+            rows = read.users | "ShuffleUsers" >> beam.Reshuffle()
+            counts = (rows | "CountedItems" >> beam.FlatMap(counted_items)
+                      | "Count" >> beam.combiners.Count.PerElement()
+                      | "Counts" >> beam.combiners.ToDict())
+            head = counts | "Head" >> beam.Map(head_set, catalog=catalog)
+            examples = (rows
+                        | "Examples" >> beam.FlatMap(_user_examples,
+                                                     max_history=config["max_history"])
+                        | "Serialize" >> beam.Map(
+                            serialize_example, head=beam.pvalue.AsSingleton(head),
+                            categories=beam.pvalue.AsSingleton(
+                                read[ReadDataset.CATALOG]
+                                | "Categories" >> beam.Map(lambda c: c["categories"]))))
+            records = {split: (examples
+                               | f"Split[{split}]" >> beam.Filter(lambda kv, s=split: kv[0] == s)
+                               | f"Value[{split}]" >> beam.Map(lambda kv: kv[1]))
+                       for split in INTERACTION_SPLITS}
+        counted = {split: beam.pvalue.AsSingleton(
+            records[split] | f"Count[{split}]" >> beam.combiners.Count.Globally())
+            for split in produced}
+        _ = (pipeline
+             | "StatisticsSeed" >> beam.Create([None])
+             | "Statistics" >> beam.Map(_statistics_json, summary=catalog, **counted)
+             | "WriteStatistics" >> beam.io.WriteToText(
+                 storage.join(self._get_tmp_dir(), STATISTICS_FILE), num_shards=1,
+                 shard_name_template=""))
+        return {name: records[name] for name in names}
 
 
 def input_config(output: str, pattern: str = "*") -> example_gen_pb2.Input:
