@@ -112,3 +112,24 @@ def office_slice(root, users, dim, codebook_size):
                                                     codebook_size=codebook_size))
     artifact.save(str(root / "codes"), codes)
     return str(root / "prepared"), str(root / "codes")
+
+
+def p5_from_lcrec(directory, lcrec_dir, name="office"):
+    """An LC-Rec dataset (e.g. the bundled Office) laid out as P5 with its LC-Rec item JSON,
+    like ../shared/data/yelp: P5 ids are the LC-Rec indices + 1."""
+    import glob
+    import shutil
+
+    [inter] = glob.glob(os.path.join(lcrec_dir, "*.inter.json"))
+    with open(inter) as f:
+        sequences = json.load(f)
+    items = {i for seq in sequences.values() for i in seq}
+    datamaps = {"id2user": {str(int(u) + 1): f"user-{u}" for u in sequences},
+                "id2item": {str(i + 1): f"item-{i}" for i in sorted(items)}}
+    write(directory, f"{name}_sequential_data.txt",
+          "".join(f"{int(u) + 1} {' '.join(str(i + 1) for i in seq)}\n"
+                  for u, seq in sequences.items()))
+    write(directory, f"{name}_datamaps.json", json.dumps(datamaps))
+    shutil.copy(inter.replace(".inter.json", ".item.json"),
+                os.path.join(directory, f"{name}.item.json"))
+    return str(directory)

@@ -99,6 +99,30 @@ def test_every_format_gives_the_librarys_examples(tmp_path, format_name, make):
     assert properties["items"] == len(data.items)
 
 
+def test_a_p5_user_on_two_lines_is_an_error(tmp_path):
+    directory = tmp_path / "raw"
+    data_files.p5_recbole(str(directory), sequences="1 1 2 3\n2 2 3 1 3\n1 3 2\n")
+    with pytest.raises(Exception, match=r"toy_sequential_data.txt: user U1 appears on 2 lines"):
+        _run(directory, "p5", "interactions", tmp_path)
+    # No finished shard (Beam's staging directory of the failed write may stay in the output
+    # directory, which TFX never publishes for a failed execution).
+    assert not tf.io.gfile.glob(str(tmp_path / "interactions-examples" / "Split-*" / "data_*"))
+
+
+def test_p5_office_on_two_worker_processes(tmp_path):
+    """Real Office laid out as P5 (read by Beam's text source, grouped by user) through 2
+    DirectRunner worker processes: the library's examples and slices, and its statistics."""
+    office = data_files.p5_from_lcrec(str(tmp_path / "raw"), OFFICE)
+    args = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    written, properties = _run(office, "p5", "interactions", tmp_path, args)
+    data, expected = _oracle(office, "p5")
+    for split in ("train", "valid", "test"):
+        assert collections.Counter(map(_features, written[split])) == expected[split], split
+        assert properties[f"examples_{split}"] == sum(expected[split].values())
+    assert properties["users"] == len(data.sequences) == 4905
+    assert properties["interactions"] == sum(len(s) for s in data.sequences.values())
+
+
 def test_office_on_two_worker_processes(tmp_path):
     """Real Office (4,905 users) through 2 DirectRunner worker processes: the same multiset of
     examples and slices as the library's, the statistics on the artifact, and the catalog."""

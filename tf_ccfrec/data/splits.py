@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from tf_ccfrec.data.dataset import SequenceDataset
 
@@ -35,14 +35,22 @@ def roles(data: SequenceDataset, user: str) -> List[str]:
     rest is training. With an official split (`data.splits`), the held-out targets the
     distribution names (they stand at the end of the sequence) take those roles instead.
     """
-    n = len(data.sequences[user])
-    result = ["train"] * n
     if data.splits is None:
-        tail = ["test", "valid"]
+        tail = LEAVE_ONE_OUT
     else:
-        tail = [s for s in ("test", "valid") if user in data.splits.get(s, {})]
+        tail = [s for s in LEAVE_ONE_OUT if user in data.splits.get(s, {})]
+    return sequence_roles(len(data.sequences[user]), tail)
+
+
+LEAVE_ONE_OUT = ("test", "valid")  # the held-out targets, from the end of the sequence
+
+
+def sequence_roles(n: int, tail: Sequence[str] = LEAVE_ONE_OUT) -> List[str]:
+    """The split of each of `n` positions: `tail` from the end (a held-out target needs a
+    non-empty history), "train" before."""
+    result = ["train"] * n
     for offset, split in enumerate(tail, 1):
-        if n - offset >= 1:  # a held-out target needs a non-empty history
+        if n - offset >= 1:
             result[n - offset] = split
     return result
 

@@ -23,6 +23,7 @@ catalog's `item_id`, `text_<view>` (and `num_<field>`) features, in the dataset'
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, Iterator, Tuple
 
 import apache_beam as beam
@@ -137,6 +138,14 @@ def head_set(counts: Dict[str, int], catalog: Dict[str, Any]) -> frozenset:
     return frozenset(item for item, is_head in zip(item_ids, head[1:]) if is_head)
 
 
+def catalog_summary(items: Dict[str, Dict[str, str]], views) -> Dict[str, Any]:
+    """What every worker needs of the catalog: the item ids in order and, when the catalog has
+    a categories view, each item's top-level category."""
+    categories = ({item: top_level_category(text.get(CATEGORY_VIEW, ""))
+                   for item, text in items.items()} if CATEGORY_VIEW in views else None)
+    return {"items": list(items), "categories": categories}
+
+
 class ReadDataset(beam.DoFn):
     """Reads the dataset directory on a Beam worker (not in the executor's process) with the
     library's reader and k-core filter, and emits it one record at a time: per user
@@ -156,11 +165,8 @@ class ReadDataset(beam.DoFn):
         data = readers.read(config["format"], input_base, views=config["views"],
                             on_error=config["on_error"])
         data = filtering.k_core(data, config["k_core"])
-        categories = ({item: top_level_category(text.get(CATEGORY_VIEW, ""))
-                       for item, text in data.items.items()}
-                      if CATEGORY_VIEW in data.views else None)
         yield beam.pvalue.TaggedOutput(self.CATALOG, {
-            "items": list(data.items), "categories": categories, "users": len(data.sequences),
+            **catalog_summary(data.items, data.views), "users": len(data.sequences),
             "interactions": sum(len(seq) for seq in data.sequences.values())})
         if config["output"] == "catalog":
             for item in data.items:
@@ -169,6 +175,72 @@ class ReadDataset(beam.DoFn):
             return
         for user, sequence in data.sequences.items():
             yield user, sequence, splits.roles(data, user)
+
+
+class ReadP5Catalog(beam.DoFn):
+    """The catalog summary of a P5 directory (id maps and item text, no sequences), on a
+    worker."""
+
+    def __init__(self, config: Dict[str, Any]):
+        self.config = config
+
+    def process(self, input_base: str):
+        from tf_ccfrec.data import p5
+        from tf_ccfrec.data.errors import ErrorPolicy
+
+        _, sequence_path, maps_path = p5.locate(input_base)
+        _, id2item = p5.read_id_maps(maps_path)
+        items, views, _ = p5.read_catalog(input_base, id2item, self.config["views"],
+                                          ErrorPolicy(self.config["on_error"]),
+                                          os.path.basename(sequence_path))
+        yield catalog_summary(items, views)
+
+
+class ParseP5Lines(beam.DoFn):
+    """Lines of a P5 `<d>_sequential_data.txt`, which Beam's text source splits over the
+    workers, -> (raw user id, [raw item id, ...]) with the dataset's id maps (read once a
+    worker). Messages name the file and the offending id (a split text source knows no line
+    numbers); skipped lines count in the `skipped_lines` metric."""
+
+    def __init__(self, sequence_path: str, maps_path: str, on_error: str):
+        self.sequence_path, self.maps_path, self.on_error = sequence_path, maps_path, on_error
+        self.skipped = beam.metrics.Metrics.counter("ccfrec_example_gen", "skipped_lines")
+
+    def setup(self):
+        from tf_ccfrec.data import p5
+
+        self.id2user, self.id2item = p5.read_id_maps(self.maps_path)
+
+    def process(self, line: str):
+        from tf_ccfrec.data import p5
+        from tf_ccfrec.data.errors import ErrorPolicy
+
+        parsed = p5.parse_sequence_line(self.sequence_path, line, self.id2user, self.id2item,
+                                        ErrorPolicy(self.on_error))
+        if parsed is None:
+            if line.strip():
+                self.skipped.inc()
+            return
+        yield parsed
+
+
+def _one_sequence_each(user_and_sequences, path: str, on_error: str):
+    """(user, sequence, roles) after the shuffle by user; a user on several lines is an error
+    (with on_error="skip", dropped)."""
+    from tf_ccfrec.data import splits
+    from tf_ccfrec.data.errors import DataError
+
+    user, sequences = user_and_sequences
+    sequences = list(sequences)
+    if len(sequences) > 1:
+        if on_error == "raise":
+            raise DataError(f"{path}: user {user} appears on {len(sequences)} lines")
+        return
+    yield user, sequences[0], splits.sequence_roles(len(sequences[0]))
+
+
+def _with_counts(summary, users, interactions) -> Dict[str, Any]:
+    return {**summary, "users": users, "interactions": interactions}
 
 
 def _catalog_example(item_row) -> bytes:
@@ -191,9 +263,10 @@ def _statistics_json(_, summary, **examples) -> str:
 
 
 class Executor(BaseExampleGenExecutor):
-    """Reads, splits and serializes inside the Beam pipeline: the dataset is read on a worker
-    (`ReadDataset`), its users are shuffled over the workers, the popularity counts are a
-    combine and the head items a side input, and each worker turns its users into examples;
+    """Reads, splits and serializes inside the Beam pipeline: P5 sequence files are read by
+    Beam's text source split over the workers and grouped by user; other formats are read on a
+    worker (`ReadDataset`) and their users shuffled over the workers. The popularity counts are
+    a combine and the head items a side input, and each worker turns its users into examples;
     TFX's base executor writes the splits. The executor's own process holds no dataset (on the
     DirectRunner its control process still holds shuffled data; on Dataflow the shuffle service
     does).
@@ -231,44 +304,78 @@ class Executor(BaseExampleGenExecutor):
         if unknown:
             raise ValueError(f"ExampleGen ({config['output']}) has splits {sorted(produced)}; "
                              f"the input_config asks for {sorted(unknown)}")
-        read = (pipeline
-                | "InputBase" >> beam.Create([exec_properties[standard_component_specs.
-                                                              INPUT_BASE_KEY]])
-                | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
-                    ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
-        catalog = beam.pvalue.AsSingleton(read[ReadDataset.CATALOG])
+        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         if config["output"] == "catalog":
+            read = (pipeline
+                    | "InputBase" >> beam.Create([input_base])
+                    | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
+                        ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+            summary = read[ReadDataset.CATALOG]
             records = {CATALOG_SPLIT: (read[ReadDataset.ITEMS]
                                        | "ShuffleItems" >> beam.Reshuffle()
                                        | "CatalogExample" >> beam.Map(_catalog_example))}
         else:
-            rows = read.users | "ShuffleUsers" >> beam.Reshuffle()
+            catalog, rows = self._users(pipeline, config, input_base)
             counts = (rows | "CountedItems" >> beam.FlatMap(counted_items)
                       | "Count" >> beam.combiners.Count.PerElement()
                       | "Counts" >> beam.combiners.ToDict())
-            head = counts | "Head" >> beam.Map(head_set, catalog=catalog)
+            head = counts | "Head" >> beam.Map(head_set,
+                                               catalog=beam.pvalue.AsSingleton(catalog))
             examples = (rows
                         | "Examples" >> beam.FlatMap(_user_examples,
                                                      max_history=config["max_history"])
                         | "Serialize" >> beam.Map(
                             serialize_example, head=beam.pvalue.AsSingleton(head),
                             categories=beam.pvalue.AsSingleton(
-                                read[ReadDataset.CATALOG]
-                                | "Categories" >> beam.Map(lambda c: c["categories"]))))
+                                catalog | "Categories" >> beam.Map(lambda c: c["categories"]))))
             records = {split: (examples
                                | f"Split[{split}]" >> beam.Filter(lambda kv, s=split: kv[0] == s)
                                | f"Value[{split}]" >> beam.Map(lambda kv: kv[1]))
                        for split in INTERACTION_SPLITS}
+            users = rows | "Users" >> beam.combiners.Count.Globally()
+            interactions = (rows | "Lengths" >> beam.Map(lambda row: len(row[1]))
+                            | "Interactions" >> beam.CombineGlobally(sum))
+            summary = catalog | "Summary" >> beam.Map(
+                _with_counts, users=beam.pvalue.AsSingleton(users),
+                interactions=beam.pvalue.AsSingleton(interactions))
+        catalog_side = beam.pvalue.AsSingleton(summary)
         counted = {split: beam.pvalue.AsSingleton(
             records[split] | f"Count[{split}]" >> beam.combiners.Count.Globally())
             for split in produced}
         _ = (pipeline
              | "StatisticsSeed" >> beam.Create([None])
-             | "Statistics" >> beam.Map(_statistics_json, summary=catalog, **counted)
+             | "Statistics" >> beam.Map(_statistics_json, summary=catalog_side, **counted)
              | "WriteStatistics" >> beam.io.WriteToText(
                  storage.join(self._get_tmp_dir(), STATISTICS_FILE), num_shards=1,
                  shard_name_template=""))
         return {name: records[name] for name in names}
+
+    @staticmethod
+    def _users(pipeline, config, input_base):
+        """(the catalog summary, (user, sequence, roles) per user shuffled over the workers).
+
+        P5 sequences (one line a user) are read by Beam's text source, split over the workers,
+        and grouped by user; the other formats, and any k-core filter (which needs the whole
+        dataset), are read whole by one worker (`ReadDataset`) and then shuffled."""
+        if config["format"] == "p5" and config["k_core"] <= 1:
+            from tf_ccfrec.data import p5
+
+            _, sequence_path, maps_path = p5.locate(input_base)
+            catalog = (pipeline | "InputBase" >> beam.Create([input_base])
+                       | "ReadCatalog" >> beam.ParDo(ReadP5Catalog(config)))
+            rows = (pipeline
+                    | "ReadSequences" >> beam.io.ReadFromText(sequence_path)
+                    | "ParseSequences" >> beam.ParDo(ParseP5Lines(sequence_path, maps_path,
+                                                                  config["on_error"]))
+                    | "ShuffleByUser" >> beam.GroupByKey()
+                    | "OneSequenceEach" >> beam.FlatMap(_one_sequence_each, path=sequence_path,
+                                                        on_error=config["on_error"]))
+            return catalog, rows
+        read = (pipeline
+                | "InputBase" >> beam.Create([input_base])
+                | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
+                    ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+        return read[ReadDataset.CATALOG], read.users | "ShuffleUsers" >> beam.Reshuffle()
 
 
 def input_config(output: str, pattern: str = "*") -> example_gen_pb2.Input:
