@@ -3,6 +3,8 @@
 
 import fcntl
 import os
+import sys
+import signal
 import subprocess
 
 import pytest
@@ -128,13 +130,54 @@ def test_venv_environment_runs_commands_directly(tmp_path):
 def test_rootfs_command_binds_repo_and_runs_in_a_private_namespace(tmp_path):
     env = er.RootfsEnvironment(str(tmp_path), {"base.txt": "x==1\n"})
     argv, _ = env.exec_argv(["python", "-m", "pytest"], REPO)
-    assert argv[:5] == ["unshare", "--mount", "--propagation", "private", "--fork"]
+    # No --fork: unshare, sh and chroot exec one another, so the command keeps env-run's pid
+    # and a supervisor's signals reach it.
+    assert argv[:5] == ["unshare", "--mount", "--propagation", "private", "--"]
     script = argv[-1]
     assert "mount --bind %s \"$R\"%s" % (REPO, REPO) in script
     assert "mount -t proc proc" in script
     assert "mount --bind /etc/resolv.conf" in script
     assert script.rstrip().endswith("python -m pytest")
     assert "exec chroot \"$R\"" in script
+
+
+SIGNALLED = """
+import os, signal, sys, time
+def stop(signum, frame):
+    print("stopping on", signum, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+print("ready", os.getpid(), flush=True)
+time.sleep(120)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_wrapper_passes_signals_to_the_command(tmp_path, signum):
+    """The rootfs wrapper's own argv (unshare, its mounts, chroot; here into "/", this
+    environment's root) runs a command that keeps the wrapper's pid: a signal sent to the
+    wrapper's process is the command's, which stops cleanly and whose exit code comes back."""
+    script = tmp_path / "signalled.py"
+    script.write_text(SIGNALLED)
+    env = er.RootfsEnvironment(str(tmp_path), {"base.txt": "x==1\n"})
+    argv = env._enter_argv("/", [sys.executable, str(script)], str(tmp_path), bind_repo=False)
+    # Inside this chroot "/" is no mount point, whose propagation unshare could change; the
+    # rest of the argv is the wrapper's own.
+    assert argv[2:4] == ["--propagation", "private"]
+    argv[3] = "unchanged"
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        ready = process.stdout.readline().split()
+        assert ready[:1] == ["ready"], ready
+        assert int(ready[1]) == process.pid
+        process.send_signal(signum)
+        assert process.wait(timeout=30) == 0
+        assert f"stopping on {int(signum)}" in process.stdout.read()
+    finally:
+        process.kill()
 
 
 def test_lock_excludes_builders_while_in_use(tmp_path):

@@ -5,9 +5,12 @@ glibc >= 2.38. On such hosts this module creates a plain virtualenv. On older Li
 Ubuntu 22.04), where the caller is root, it builds a Debian 13 (trixie) root filesystem once, creates
 the virtualenv inside it, and runs every command there through a private mount namespace:
 
-    unshare --mount --fork  ->  mount --bind <repo>, <shared>, /tmp, /dev, proc  ->  chroot
+    unshare --mount  ->  mount --bind <repo>, <shared>, /tmp, /dev, proc  ->  chroot
 
-The bind mounts live in the private namespace only and vanish with the command. The repository is
+Each step execs the next, so the command keeps env-run's process id: SIGTERM or SIGINT from a
+supervisor (systemd, Kubernetes, `docker stop`, `kill`) reaches the command itself, and its exit
+status is env-run's. The bind mounts live in the private namespace only and vanish with the
+command. The repository is
 mounted at its own path, so paths on the command line mean the same thing inside and outside.
 Network settings (DNS, CA certificates, pip and apt configuration) are read from the host on every
 run; this file names no mirror or package index.
@@ -596,7 +599,7 @@ class RootfsEnvironment(object):
             lines.append("mount --bind %s %s" % (q(path), target))
         lines.append("exec chroot \"$R\" /bin/sh -c 'cd \"$0\" && exec \"$@\"' %s %s"
                      % (q(cwd), " ".join(q(a) for a in argv)))
-        return ["unshare", "--mount", "--propagation", "private", "--fork", "--",
+        return ["unshare", "--mount", "--propagation", "private", "--",
                 "/bin/sh", "-c", "\n".join(lines)]
 
     def exec_argv(self, argv, cwd):
