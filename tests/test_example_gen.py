@@ -109,18 +109,28 @@ def test_a_p5_user_on_two_lines_is_an_error(tmp_path):
     assert not tf.io.gfile.glob(str(tmp_path / "interactions-examples" / "Split-*" / "data_*"))
 
 
+TWO_WORKERS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+
+
+def _two_workers_match_the_library(directory, format_name, tmp_path):
+    """Runs the interactions ExampleGen on 2 worker processes and checks every split and the
+    statistics against the library; returns the dataset."""
+    written, properties = _run(directory, format_name, "interactions", tmp_path, TWO_WORKERS)
+    data, expected = _oracle(directory, format_name)
+    for split in ("train", "valid", "test"):
+        assert collections.Counter(map(_features, written[split])) == expected[split], split
+        assert properties[f"examples_{split}"] == sum(expected[split].values())
+    assert properties["users"] == len(data.sequences)
+    assert properties["items"] == len(data.items)
+    assert properties["interactions"] == sum(len(s) for s in data.sequences.values())
+    return data
+
+
 def test_p5_office_on_two_worker_processes(tmp_path):
     """Real Office laid out as P5 (read by Beam's text source, grouped by user) through 2
     DirectRunner worker processes: the library's examples and slices, and its statistics."""
     office = data_files.p5_from_lcrec(str(tmp_path / "raw"), OFFICE)
-    args = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
-    written, properties = _run(office, "p5", "interactions", tmp_path, args)
-    data, expected = _oracle(office, "p5")
-    for split in ("train", "valid", "test"):
-        assert collections.Counter(map(_features, written[split])) == expected[split], split
-        assert properties[f"examples_{split}"] == sum(expected[split].values())
-    assert properties["users"] == len(data.sequences) == 4905
-    assert properties["interactions"] == sum(len(s) for s in data.sequences.values())
+    assert len(_two_workers_match_the_library(office, "p5", tmp_path).sequences) == 4905
 
 
 def test_office_on_two_worker_processes(tmp_path):
@@ -128,16 +138,9 @@ def test_office_on_two_worker_processes(tmp_path):
     examples and slices as the library's, the statistics on the artifact, and the catalog."""
     from tf_ccfrec.data import tfrecords
 
-    args = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
-    written, properties = _run(OFFICE, "lcrec", "interactions", tmp_path, args)
-    data, expected = _oracle(OFFICE, "lcrec")
-    for split in ("train", "valid", "test"):
-        assert collections.Counter(map(_features, written[split])) == expected[split], split
-        assert properties[f"examples_{split}"] == sum(expected[split].values())
-    assert properties["users"] == len(data.sequences) == 4905
-    assert properties["items"] == len(data.items)
-    assert properties["interactions"] == sum(len(s) for s in data.sequences.values())
-    catalog, catalog_properties = _run(OFFICE, "lcrec", "catalog", tmp_path, args)
+    data = _two_workers_match_the_library(OFFICE, "lcrec", tmp_path)
+    assert len(data.sequences) == 4905
+    catalog, catalog_properties = _run(OFFICE, "lcrec", "catalog", tmp_path, TWO_WORKERS)
     assert sorted(map(_features, catalog["catalog"])) == sorted(
         _features(tfrecords.item_proto(i, data.items[i], data.numeric.get(i, {})))
         for i in data.items)
