@@ -110,7 +110,6 @@ class ChiefDecision:
     With one worker it returns `flag`."""
 
     def __init__(self, strategy: tf.distribute.Strategy):
-        self.strategy = strategy
         self.multi = is_multi_worker(strategy)
         self.chief = is_chief(strategy)
         if self.multi:

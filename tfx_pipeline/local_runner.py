@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from tfx_pipeline.pipeline.configs import PipelineConfig
 
@@ -21,8 +21,7 @@ class PipelineTerminated(BaseException):
     Beam, TFX's launcher) can swallow it; `run` then closes the interrupted executions."""
 
 
-_received: List[int] = []  # the SIGTERMs this process received during `run`
-_received_at: List[float] = []  # and when
+_received: List[Tuple[int, float]] = []  # (signal, time) of each SIGTERM during `run`
 
 
 def _message(signum: int) -> str:
@@ -31,8 +30,7 @@ def _message(signum: int) -> str:
 
 
 def _terminate(signum, frame):
-    _received.append(signum)
-    _received_at.append(time.time())
+    _received.append((signum, time.time()))
     raise PipelineTerminated(_message(signum))
 
 
@@ -106,9 +104,7 @@ def reporting(path: str, pipeline_name: str, progress: Optional[Progress]) -> It
             except BaseException:
                 progress(node, "FAILED", time.time() - started)
                 raise
-            latest = outputs.runs(path, pipeline_name)
-            state = latest[-1]["executions"].get(node, {}).get("state", "COMPLETE") \
-                if latest else "COMPLETE"
+            state = outputs.node_state(path, pipeline_name, node) or "COMPLETE"
             progress(node, state, time.time() - started)
             return result
 
@@ -139,7 +135,7 @@ def run(config: PipelineConfig, progress: Optional[Progress] = None) -> Dict[str
     pipeline = create_pipeline(
         config, tfx.orchestration.metadata.sqlite_metadata_connection_config(path))
     previous = signal.signal(signal.SIGTERM, _terminate)
-    del _received[:], _received_at[:]
+    del _received[:]
     try:
         with reporting(path, config.pipeline_name, progress):
             tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -152,9 +148,9 @@ def run(config: PipelineConfig, progress: Optional[Progress] = None) -> Dict[str
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
         close_unfinished(path, config.pipeline_name,
                          f"stopped: {'PipelineTerminated' if terminated else 'KeyboardInterrupt'}",
-                         failed_since=_received_at[0] if terminated else None)
+                         failed_since=_received[0][1] if terminated else None)
         if terminated and not isinstance(stopped, PipelineTerminated):
-            raise PipelineTerminated(_message(_received[0])) from stopped
+            raise PipelineTerminated(_message(_received[0][0])) from stopped
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

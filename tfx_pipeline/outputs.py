@@ -45,6 +45,20 @@ def runs(metadata_path: str, pipeline_name: str) -> List[Dict[str, Any]]:
     return result
 
 
+def node_state(metadata_path: str, pipeline_name: str, node: str) -> str | None:
+    """The state of `node`'s newest execution (COMPLETE, CACHED, FAILED, ...), or None when it
+    has none: one node's executions, not the whole store."""
+    store = _store(metadata_path)
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node}")
+    if context is None:
+        return None
+    executions = store.get_executions_by_context(context.id)
+    if not executions:
+        return None
+    newest = max(executions, key=lambda e: (e.create_time_since_epoch, e.id))
+    return STATES[newest.last_known_state]
+
+
 def latest_artifact_uri(metadata_path: str, type_name: str) -> str | None:
     store = _store(metadata_path)
     artifacts = [a for a in store.get_artifacts_by_type(type_name)

@@ -206,8 +206,9 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
                          "use tf_ccfrec.codes.artifact.reorder")
     strategy = distribute.make_strategy(train_config.strategy)
     replicas = strategy.num_replicas_in_sync
+    multi_worker = distribute.is_multi_worker(strategy)
     steps_per_epoch = train_config.steps_per_epoch
-    if steps_per_epoch is None and distribute.is_multi_worker(strategy):
+    if steps_per_epoch is None and multi_worker:
         # Workers' shards of a finite dataset end at different steps, and one that runs out
         # leaves the others waiting in a collective: every worker runs the same number of
         # steps, one pass's worth, over the repeated data.
@@ -219,7 +220,7 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
             split, train_config.batch_size if training else train_config.eval_batch_size,
             shuffle=training, seed=seed, drop_remainder=training and replicas > 1,
             repeat=training and steps_per_epoch is not None)
-        if training and distribute.is_multi_worker(strategy):
+        if training and multi_worker:
             # Shard by element, not by file: every worker reads the same shuffled stream and
             # takes its part of each global batch (a split may be one file), so the global
             # batches are one worker's.

@@ -239,6 +239,14 @@ def _one_sequence_each(user_and_sequences, path: str, on_error: str):
     yield user, sequences[0], splits.sequence_roles(len(sequences[0]))
 
 
+def _read_whole(pipeline, config: Dict[str, Any], input_base: str):
+    """`ReadDataset` on one worker: its outputs "users", CATALOG and ITEMS."""
+    return (pipeline
+            | "InputBase" >> beam.Create([input_base])
+            | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
+                ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+
+
 def _with_counts(summary, users, interactions) -> Dict[str, Any]:
     return {**summary, "users": users, "interactions": interactions}
 
@@ -306,10 +314,7 @@ class Executor(BaseExampleGenExecutor):
                              f"the input_config asks for {sorted(unknown)}")
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         if config["output"] == "catalog":
-            read = (pipeline
-                    | "InputBase" >> beam.Create([input_base])
-                    | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
-                        ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+            read = _read_whole(pipeline, config, input_base)
             summary = read[ReadDataset.CATALOG]
             records = {CATALOG_SPLIT: (read[ReadDataset.ITEMS]
                                        | "ShuffleItems" >> beam.Reshuffle()
@@ -328,10 +333,10 @@ class Executor(BaseExampleGenExecutor):
                             serialize_example, head=beam.pvalue.AsSingleton(head),
                             categories=beam.pvalue.AsSingleton(
                                 catalog | "Categories" >> beam.Map(lambda c: c["categories"]))))
-            records = {split: (examples
-                               | f"Split[{split}]" >> beam.Filter(lambda kv, s=split: kv[0] == s)
-                               | f"Value[{split}]" >> beam.Map(lambda kv: kv[1]))
-                       for split in INTERACTION_SPLITS}
+            parts = examples | "Splits" >> beam.Partition(
+                lambda kv, n: INTERACTION_SPLITS.index(kv[0]), len(INTERACTION_SPLITS))
+            records = {split: part | f"Value[{split}]" >> beam.Map(lambda kv: kv[1])
+                       for split, part in zip(INTERACTION_SPLITS, parts)}
             users = rows | "Users" >> beam.combiners.Count.Globally()
             interactions = (rows | "Lengths" >> beam.Map(lambda row: len(row[1]))
                             | "Interactions" >> beam.CombineGlobally(sum))
@@ -371,10 +376,7 @@ class Executor(BaseExampleGenExecutor):
                     | "OneSequenceEach" >> beam.FlatMap(_one_sequence_each, path=sequence_path,
                                                         on_error=config["on_error"]))
             return catalog, rows
-        read = (pipeline
-                | "InputBase" >> beam.Create([input_base])
-                | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
-                    ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
+        read = _read_whole(pipeline, config, input_base)
         return read[ReadDataset.CATALOG], read.users | "ShuffleUsers" >> beam.Reshuffle()
 
 
