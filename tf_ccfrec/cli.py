@@ -8,7 +8,7 @@
     ccfrec train --data DIR --codes DIR --output DIR training; one JSON line of metrics
     ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
     ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
-    ccfrec serve --model-base DIR --model-name NAME  TF Serving REST API
+    ccfrec serve --model-base DIR --model-name NAME  TF Serving REST + gRPC APIs
     ccfrec pipeline run --input DIR --format F       the TFX pipeline, locally (LocalDagRunner)
     ccfrec pipeline compile --output FILE.json ...   the Kubeflow Pipelines v2 spec
 
@@ -177,14 +177,62 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _prepare_tensorflow()
+    from tf_ccfrec.serving import model_config
     from tf_ccfrec.serving.server import ServerConfig, serve
+    from tf_ccfrec.serving.servables import BatchingConfig
 
-    serve(ServerConfig(base=args.model_base, name=args.model_name, host=args.host,
-                       port=args.port, max_body_bytes=args.max_body_bytes,
-                       max_rows=args.max_rows, max_batch=args.max_batch,
-                       max_wait_ms=args.batch_wait_ms, poll_seconds=args.poll_seconds,
-                       labels=dict(args.label or [])))
+    if args.model_config_file:
+        if args.model_base or args.model_name or args.label or args.version_policy:
+            raise ValueError("--model_config_file names the models, their version policies "
+                             "and labels: leave out --model-base, --model-name, --label and "
+                             "--version-policy")
+        models = model_config.read(args.model_config_file)
+    else:
+        if not (args.model_base and args.model_name):
+            raise ValueError("give --model-base and --model-name, or --model_config_file")
+        models = model_config.single(args.model_base, args.model_name, dict(args.label or []),
+                                     args.version_policy)
+    try:
+        serve(ServerConfig(
+            models=models, host=args.host, rest_port=args.port, grpc_port=args.grpc_port,
+            max_body_bytes=args.max_body_bytes,
+            batching=BatchingConfig(max_batch=args.max_batch, max_wait_ms=args.batch_wait_ms,
+                                    max_queued_rows=args.max_queued_rows,
+                                    max_rows=args.max_rows),
+            poll_seconds=args.poll_seconds, timeout_s=args.rest_api_timeout_ms / 1000,
+            drain_seconds=args.drain_seconds, warmup=args.enable_model_warmup))
+    except OSError as error:
+        print(f"ccfrec: error: {error}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _version_policy(text: str):
+    from tf_ccfrec.serving.model_config import VersionPolicy
+
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "latest":
+            number = int(value or 1)
+            if number >= 1:
+                return VersionPolicy("latest", number)
+        elif kind == "all" and not value:
+            return VersionPolicy("all")
+        elif kind == "specific" and value:
+            return VersionPolicy("specific", versions=tuple(sorted(
+                int(v) for v in value.split(","))))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected latest[:N], all or specific:V[,V...], got "
+                                     f"{text!r}")
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _label(text: str):
@@ -354,21 +402,44 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace an existing output")
     export.set_defaults(func=cmd_export)
 
-    serve = commands.add_parser("serve", help="TF Serving's REST API over <base>/<name>/<version>")
-    serve.add_argument("--model-base", required=True, help="directory holding <name>/<version>/")
-    serve.add_argument("--model-name", required=True)
-    serve.add_argument("--port", type=int, default=8501)
+    serve = commands.add_parser(
+        "serve", help="TF Serving's REST and gRPC APIs over <base>/<name>/<version>")
+    serve.add_argument("--model-base", help="directory holding <name>/<version>/")
+    serve.add_argument("--model-name")
+    serve.add_argument("--model_config_file", "--model-config-file", dest="model_config_file",
+                       help="TF Serving's model server config (text format: model_config_list "
+                            "with name, base_path, model_version_policy, version_labels)")
+    serve.add_argument("--version-policy", type=_version_policy,
+                       help="with --model-base: latest[:N] (default latest:1), all, or "
+                            "specific:V[,V...]")
+    serve.add_argument("--label", type=_label, action="append",
+                       help="with --model-base: a version label, LABEL=VERSION (repeatable), "
+                            "as TF Serving's version_labels")
+    serve.add_argument("--port", "--rest_api_port", dest="port", type=int, default=8501,
+                       help="the REST API's port (default 8501; 0: none)")
+    serve.add_argument("--grpc-port", type=int, default=8500,
+                       help="the gRPC API's port (default 8500; 0: none)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--max-body-bytes", type=int, default=4 << 20)
     serve.add_argument("--max-rows", type=int, default=1024, help="rows per request at most")
     serve.add_argument("--max-batch", type=int, default=64, help="rows per dynamic batch")
     serve.add_argument("--batch-wait-ms", type=float, default=0.0,
                        help="wait this long for more rows after a batch's first (default: batch only what queued meanwhile)")
-    serve.add_argument("--poll-seconds", type=float, default=2.0,
+    serve.add_argument("--max-queued-rows", type=int, default=4096,
+                       help="rows waiting per model version and signature at most; requests "
+                            "beyond answer 503 / UNAVAILABLE at once")
+    serve.add_argument("--rest-api-timeout-ms", "--rest_api_timeout_in_ms", type=float,
+                       dest="rest_api_timeout_ms", default=30000,
+                       help="a REST predict request's deadline (gRPC: the client's deadline)")
+    serve.add_argument("--drain-seconds", type=float, default=10.0,
+                       help="on SIGTERM/SIGINT, how long requests in flight may finish")
+    serve.add_argument("--poll-seconds", "--file_system_poll_wait_seconds", type=float,
+                       dest="poll_seconds", default=2.0,
                        help="how often new versions are looked for")
-    serve.add_argument("--label", type=_label, action="append",
-                       help="a version label, LABEL=VERSION (repeatable), as TF Serving's "
-                            "version_labels")
+    serve.add_argument("--enable_model_warmup", "--enable-model-warmup",
+                       dest="enable_model_warmup", type=_boolean, default=True,
+                       help="replay assets.extra/tf_serving_warmup_requests before a version "
+                            "serves (default true)")
     serve.set_defaults(func=cmd_serve)
 
     from tfx_pipeline import cli as pipeline_cli

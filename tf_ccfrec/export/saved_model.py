@@ -1,5 +1,6 @@
 """Writing the SavedModel (`ccfrec export`): the signatures of `RetrievalModule` plus the ScaNN
-index in `assets.extra/scann/`, staged and moved into place with a completion marker (`tf_ccfrec.storage`), so that a
+index in `assets.extra/scann/` and TF Serving's warm-up requests in
+`assets.extra/tf_serving_warmup_requests`, staged and moved into place with a completion marker (`tf_ccfrec.storage`), so that a
 serving directory, local or on an object store, never holds a half-written version that a
 reader would take."""
 
@@ -11,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from tf_ccfrec import storage
-from tf_ccfrec.export import scann_index
+from tf_ccfrec.export import scann_index, warmup
 
 EXPORT_INFO = os.path.join("assets.extra", "ccfrec.json")
 
@@ -49,6 +50,7 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
                              history_vectors=history)
     with storage.atomic_directory(output_dir, overwrite=overwrite) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
+        warmup.write(staging, list(item_ids), model.config.max_history)
         if with_scann:
             scann_index.write(os.path.join(staging, scann_index.DIRECTORY),
                               module.unit_items().numpy(), list(item_ids))

@@ -108,7 +108,10 @@ class RetrievalModule(tf.Module):
         if exclude_history:
             scores = remove_history(scores, indices, tf.zeros_like(indices[:, 0]))
         top = tf.math.top_k(scores, k=self.top_k)
-        return {"item_ids": tf.gather(self.item_ids, top.indices + 1), "scores": top.values,
+        # Fewer than k items left after excluding the history: the rest is "" / -inf.
+        ids = tf.where(tf.math.is_finite(top.values), tf.gather(self.item_ids, top.indices + 1),
+                       "")
+        return {"item_ids": ids, "scores": top.values,
                 "fallback": fallback,
                 "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}, scores
 
@@ -126,10 +129,13 @@ class RetrievalModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history")])
     def embed_query(self, history):
-        """Unit user vectors: the query side of an approximate index."""
+        """Unit user vectors: the query side of an approximate index; `history_items` are the
+        catalog ids the encoder read (string [batch, max_history], "" padding, normalized as
+        the catalog's), what `serving_excluding_history` leaves out."""
         indices = self.indices(history)
         return {"query": self.user_vectors(indices),
-                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1)}
+                "known_items": tf.reduce_sum(tf.cast(indices > 0, tf.int32), axis=1),
+                "history_items": tf.gather(self.item_ids, indices)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
     def embed_items(self, item_ids):

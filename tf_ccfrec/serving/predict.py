@@ -1,6 +1,7 @@
-"""The predict call of TF Serving's REST API over a loaded version: parsing "instances" (row)
-and "inputs" (columnar) bodies into per-row inputs, running a signature on a batch of rows
-(exact, or through the ScaNN index), and writing "predictions" / "outputs" back.
+"""The predict call over a loaded version, for REST and gRPC alike: parsing "instances" (row)
+and "inputs" (columnar) JSON bodies, or a PredictRequest's tensors, into per-row inputs; running
+a signature on a batch of rows (exact, or through the ScaNN index); writing "predictions" /
+"outputs" (strict JSON: non-finite scores are null) or output tensors back.
 
 Inputs, per signature input: strings (a `{"b64": ...}` object for binary data). A `history`
 row is a list of item ids, oldest first; rows of one batch may differ in length (padded with ""
@@ -11,6 +12,7 @@ here). `search` ("exact" or "scann", an extension of the API) picks how `serving
 from __future__ import annotations
 
 import base64
+import math
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
@@ -21,7 +23,31 @@ SEARCHABLE = ("serving_default", "serving_excluding_history")
 
 
 class BadRequest(ValueError):
-    """A client error; the message is returned as {"error": message} with HTTP 400."""
+    """A client error; the message is returned as {"error": message} with HTTP 400 (gRPC
+    INVALID_ARGUMENT)."""
+
+
+def default_search(version) -> str:
+    """"scann" from `SCANN_MIN_ITEMS` catalog items on when the export has an index."""
+    return "scann" if version.scann and version.items >= SCANN_MIN_ITEMS else "exact"
+
+
+def searches(version, signature_name: str) -> List[str]:
+    """The searches a signature can run on a version (what warm-up exercises)."""
+    if signature_name in SEARCHABLE and version.scann:
+        return ["exact", "scann"]
+    return ["exact"]
+
+
+def check_search(version, signature_name: str, search) -> str:
+    """The request's `search` field (None: the default) checked against the version."""
+    if search is None:
+        return default_search(version)
+    if search not in ("exact", "scann"):
+        raise BadRequest("'search' must be \"exact\" or \"scann\"")
+    if search == "scann" and not version.scann:
+        raise BadRequest(f"version {version.version} has no ScaNN index")
+    return search
 
 
 def input_specs(signature) -> Dict[str, Any]:
@@ -38,7 +64,11 @@ def _decode_value(value, name):
                 raise BadRequest(f"input '{name}': invalid base64") from None
         raise BadRequest(f"input '{name}': an object must be {{\"b64\": \"...\"}}")
     if isinstance(value, str):
-        return value.encode()
+        try:
+            return value.encode()
+        except UnicodeEncodeError:
+            raise BadRequest(f"input '{name}': a string is not valid unicode (lone "
+                             "surrogate)") from None
     raise BadRequest(f"input '{name}': expected a string, got {type(value).__name__}")
 
 
@@ -106,6 +136,39 @@ def parse_body(body: Any, specs: Dict[str, Any], max_rows: int) -> Tuple[List[di
     return rows, row_format
 
 
+def rows_from_arrays(arrays: Dict[str, np.ndarray], specs: Dict[str, Any],
+                     max_rows: int) -> List[dict]:
+    """Per-row inputs of a PredictRequest's tensors ({name: numpy array}, e.g. from
+    `tf.make_ndarray`).
+
+    Raises:
+      BadRequest: inputs that do not fit the signature.
+    """
+    names = sorted(specs)
+    if set(arrays) != set(names):
+        raise BadRequest(f"expected inputs {names}, got {sorted(arrays)}")
+    rows = None
+    for name in names:
+        array, rank = arrays[name], specs[name].shape.rank
+        if array.dtype != object:
+            raise BadRequest(f"input '{name}': expects a DT_STRING tensor, got "
+                             f"{array.dtype.name}")
+        if array.ndim != rank:
+            raise BadRequest(f"input '{name}': expects rank {rank}, got shape "
+                             f"{list(array.shape)}")
+        if rows is None:
+            rows = [{} for _ in range(array.shape[0])]
+        if array.shape[0] != len(rows):
+            raise BadRequest("inputs have different numbers of rows")
+        for row, value in zip(rows, array):
+            row[name] = list(value) if rank == 2 else value
+    if not rows:
+        raise BadRequest("the request has no rows")
+    if len(rows) > max_rows:
+        raise BadRequest(f"the request has {len(rows)} rows; at most {max_rows} are accepted")
+    return rows
+
+
 def batch_inputs(rows: List[dict], specs: Dict[str, Any]) -> Dict[str, np.ndarray]:
     """Per-row inputs -> batched arrays ([batch, n] inputs padded with "")."""
     batched = {}
@@ -120,41 +183,50 @@ def batch_inputs(rows: List[dict], specs: Dict[str, Any]) -> Dict[str, np.ndarra
 
 
 def run_rows(version, signature_name: str, search: str, rows: List[dict]) -> List[dict]:
-    """Runs a signature on rows; returns per-row {output: numpy value}."""
+    """Runs a signature on rows; returns per-row {output: numpy value}.
 
+    Raises:
+      BadRequest: TensorFlow refused the input (an invalid argument: a malformed tf.Example,
+        a feature of the wrong shape, bytes that are not UTF-8 where text is normalized).
+    """
     signature = version.signatures[signature_name]
     specs = input_specs(signature)
-    inputs = {n: tf.constant(v, tf.string) for n, v in batch_inputs(rows, specs).items()}
-    if search == "scann" and signature_name in SEARCHABLE:
-        outputs = _scann_outputs(version, signature_name, inputs["history"])
-    else:
-        outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    try:
+        inputs = {n: tf.constant(v, tf.string) for n, v in batch_inputs(rows, specs).items()}
+        if search == "scann" and signature_name in SEARCHABLE:
+            outputs = _scann_outputs(version, signature_name, inputs["history"])
+        else:
+            outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
+        raise BadRequest(error.message.strip().splitlines()[0][:500]) from None
     return [{k: v[i] for k, v in outputs.items()} for i in range(len(rows))]
 
 
 def _scann_outputs(version, signature_name, history):
     """Top-k through the ScaNN index, without scoring the whole catalog; only rows without a
-    known item run the exact signature (its popularity fallback)."""
+    known item run the exact signature (its popularity fallback). The history left out is
+    the one the encoder read (`embed_query`'s `history_items`: catalog ids as the export
+    normalizes them), as on the exact path."""
     searcher, item_ids = version.scann
     embedded = version.signatures["embed_query"](history=history)
     query, known = embedded["query"].numpy(), embedded["known_items"].numpy()
+    read = embedded["history_items"].numpy()
     k = int(version.info["top_k"])
-    extra = history.shape[1] if signature_name == "serving_excluding_history" else 0
+    extra = read.shape[1] if signature_name == "serving_excluding_history" else 0
     neighbors, distances = searcher.search_batched(query, final_num_neighbors=k + extra)
-    ids = np.array(item_ids, object)
+    ids = np.array([i.encode() for i in item_ids], object)
     temperature = version.info["temperature"]
     result_ids = np.full((len(query), k), b"", object)
     result_scores = np.full((len(query), k), -np.inf, np.float32)
-    seen = history.numpy()
     for row in np.flatnonzero(known > 0):
-        found = [(ids[j].encode(), d / temperature) for j, d in zip(neighbors[row],
-                                                                   distances[row])]
+        found_ids = ids[neighbors[row]]
+        found_scores = np.asarray(distances[row], np.float32) / temperature
         if extra:
-            exclude = set(seen[row].tolist())
-            found = [f for f in found if f[0] not in exclude]
-        found = found[:k]
-        result_ids[row, :len(found)] = [f[0] for f in found]
-        result_scores[row, :len(found)] = [f[1] for f in found]
+            keep = ~np.isin(found_ids, read[row][read[row] != b""])
+            found_ids, found_scores = found_ids[keep], found_scores[keep]
+        found_ids, found_scores = found_ids[:k], found_scores[:k]
+        result_ids[row, :len(found_ids)] = found_ids
+        result_scores[row, :len(found_ids)] = found_scores
     fallback = known == 0
     if fallback.any():
         exact = version.signatures[signature_name](history=tf.boolean_mask(history, fallback))
@@ -164,16 +236,35 @@ def _scann_outputs(version, signature_name, history):
             "known_items": known}
 
 
+def _finite(values):
+    """Nested lists of floats with non-finite values as None (strict JSON)."""
+    if isinstance(values, list):
+        return [_finite(v) for v in values]
+    return values if math.isfinite(values) else None
+
+
+def _bytes_value(value: bytes):
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(value).decode()}
+
+
 def _json_value(value):
     if isinstance(value, np.ndarray):
-        return [_json_value(v) for v in value]
+        if value.dtype == object:
+            return [_json_value(v) for v in value]
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return _finite(value.tolist())
+        return value.tolist()
     if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            return {"b64": base64.b64encode(value).decode()}
+        return _bytes_value(value)
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, bytes):
+            return _bytes_value(value)
     return value
 
 
@@ -189,13 +280,18 @@ def response(results: List[dict], row_format: bool) -> dict:
     return {"outputs": columns[names[0]] if len(names) == 1 else columns}
 
 
-def signature_metadata(signature) -> dict:
-    """A signature's inputs and outputs in TF Serving's metadata JSON form."""
-    def tensor(spec, name):
-        return {"dtype": "DT_" + spec.dtype.name.upper(), "name": name,
-                "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""}
-                                         for d in spec.shape.as_list()],
-                                 "unknown_rank": False}}
-    return {"inputs": {n: tensor(s, n) for n, s in input_specs(signature).items()},
-            "outputs": {n: tensor(s, n) for n, s in signature.structured_outputs.items()},
-            "method_name": "tensorflow/serving/predict"}
+def output_arrays(results: List[dict], output_filter=()) -> Dict[str, np.ndarray]:
+    """Per-row results -> {output: batched array} (a PredictResponse's outputs), only the
+    outputs `output_filter` names when it names any.
+
+    Raises:
+      BadRequest: the filter names an output the signature does not have.
+    """
+    names = sorted(results[0])
+    if output_filter:
+        unknown = sorted(set(output_filter) - set(names))
+        if unknown:
+            raise BadRequest(f"output_filter names outputs the signature does not have: "
+                             f"{unknown}; it has {names}")
+        names = sorted(set(output_filter))
+    return {n: np.stack([r[n] for r in results]) for n in names}

@@ -1,20 +1,31 @@
-"""The versions of one served model: `<base>/<name>/<version>/` directories as TF Serving lays
-them out, on local or remote storage. A version directory is looked at once its completion
-marker is there (`tf_ccfrec.storage.is_complete`; until then it is being written or copied). The
-newest version that loads is served; a complete directory that does not load (corrupt) is
-recorded as failed and skipped, and the previous version keeps serving. Versions stay
-loaded while their directory exists, so a request can pin an older one."""
+"""The versions of one served model, with TF Serving's version lifecycle: `<base_path>/<version>/`
+directories on local or remote storage, served as the model's version policy says.
+
+- A version directory is loaded once its completion marker and every file it lists are there
+  (`tf_ccfrec.storage.is_complete`): until then it is being written or copied (TFX's Pusher
+  copies file by file) and shows as START.
+- Loading replays the export's warm-up requests (`assets.extra/tf_serving_warmup_requests`)
+  before the version is AVAILABLE.
+- A whole version that does not load shows as END with its error; it is tried again when its
+  directory changes (files or sizes), never otherwise.
+- The policy's versions are loaded newest first; a version leaves (END, memory freed) once the
+  policy is met by newer AVAILABLE versions, so a new version that is still copying or failed
+  to load never leaves the model without a version.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from tf_ccfrec import storage
+from tf_ccfrec.serving.model_config import ModelConfig
 
 log = logging.getLogger("ccfrec.serve")
+
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
 
 
 @dataclass
@@ -22,87 +33,190 @@ class LoadedVersion:
     """One loaded SavedModel version.
 
     Attributes:
+      model: the model's name.
       version: the directory's number.
       path: its directory.
       signatures: {name: concrete function}.
+      signature_defs: {name: tensorflow.SignatureDef} as saved (for model metadata).
       scann: (searcher, item ids) when the export has a ScaNN index, else None.
       items: catalog size.
+      info: `assets.extra/ccfrec.json`.
+      module: the restored objects the signatures use (kept alive with them).
     """
 
+    model: str
     version: int
     path: str
     signatures: Dict[str, object]
+    signature_defs: Dict[str, object]
     scann: Optional[tuple]
     items: int
     info: dict = field(default_factory=dict)
     module: object = None
 
 
-def load_version(path: str, version: int) -> LoadedVersion:
-    """Loads a SavedModel version directory (raises on anything that is not a whole export)."""
-    from tf_ccfrec.export import saved_model, scann_index
+@dataclass(frozen=True)
+class VersionStatus:
+    """A version's state as TF Serving reports it (`ModelVersionStatus`)."""
+
+    state: str
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+def load_version(model: str, path: str, version: int, warmup: bool = True) -> LoadedVersion:
+    """Loads a SavedModel version directory and replays its warm-up requests (raises on
+    anything that is not a whole, working export)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from tf_ccfrec.export import saved_model, scann_index, warmup as warmup_requests
 
     loaded = saved_model.load(path)
     info = storage.read_json(storage.join(path, saved_model.EXPORT_INFO))
+    graph = saved_model_pb2.SavedModel.FromString(
+        storage.read_bytes(storage.join(path, "saved_model.pb")))
+    signature_defs = {name: definition for name, definition
+                      in graph.meta_graphs[0].signature_def.items()
+                      if not name.startswith("__")}
     scann = None
     if info.get("scann"):
         scann = scann_index.load(storage.join(path, scann_index.DIRECTORY))
-    # `module` keeps the restored objects the signatures use alive.
-    return LoadedVersion(version, path, dict(loaded.signatures), scann, int(info["items"]),
-                         info, loaded)
+    result = LoadedVersion(model, version, path, dict(loaded.signatures), signature_defs, scann,
+                           int(info["items"]), info, loaded)
+    if warmup:
+        from tf_ccfrec.serving import predict
+
+        for signature_name, arrays in warmup_requests.read(path, result.signatures):
+            rows = predict.rows_from_arrays(
+                arrays, predict.input_specs(result.signatures[signature_name]), 1 << 20)
+            for search in predict.searches(result, signature_name):
+                predict.run_rows(result, signature_name, search, rows)
+    return result
+
+
+def _error_code(error: Exception) -> str:
+    import tensorflow as tf
+
+    if isinstance(error, tf.errors.OpError):
+        return _OP_CODES.get(error.error_code, "UNKNOWN")
+    if isinstance(error, (FileNotFoundError, storage.IncompleteOutput)):
+        return "NOT_FOUND"
+    return "UNKNOWN"
+
+
+_OP_CODES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
+             5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED",
+             8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
+             11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
+             15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+
+
+def fingerprint(path: str) -> Tuple[tuple, ...]:
+    """(relative path, size, modification time) of every file under a version directory."""
+    import tensorflow as tf
+
+    entries = []
+    for name in storage.walk_files(path):
+        stat = tf.io.gfile.stat(storage.join(path, name))
+        entries.append((name, stat.length, stat.mtime_nsec))
+    return tuple(entries)
 
 
 class ModelRegistry:
-    """The versions under `<base>/<name>/`; `refresh()` picks up new and removed ones."""
+    """The versions of one model; `refresh()` applies what changed on disk.
 
-    def __init__(self, base: str, name: str):
-        self.base, self.name = base, name
-        self.directory = storage.join(base, name)
+    Args:
+      config: the model's name, base path, version policy and labels.
+      warmup: replay each version's warm-up requests before it serves.
+    """
+
+    def __init__(self, config: ModelConfig, warmup: bool = True):
+        self.config, self.name, self.directory = config, config.name, config.base_path
+        self.warmup = warmup
+        self.labels: Dict[str, int] = dict(config.labels)
         self.versions: Dict[int, LoadedVersion] = {}
-        self.failed: Dict[int, str] = {}
-        self.labels: Dict[str, int] = {}
+        self.status: Dict[int, VersionStatus] = {}
+        self._failed: Dict[int, tuple] = {}  # version -> fingerprint of the failed attempt
         self._lock = threading.Lock()
 
     def _on_disk(self) -> Dict[int, str]:
         """Version directories under the model's directory (local or remote storage)."""
         if not storage.isdir(self.directory):
             return {}
-        return {int(entry): storage.join(self.directory, entry)
+        return {int(entry.rstrip("/")): storage.join(self.directory, entry.rstrip("/"))
                 for entry in storage.listdir(self.directory)
-                if entry.isdigit() and storage.isdir(storage.join(self.directory, entry))}
+                if entry.rstrip("/").isdigit()
+                and storage.isdir(storage.join(self.directory, entry.rstrip("/")))}
 
-    def refresh(self) -> None:
-        """Loads versions that appeared, drops versions whose directory is gone."""
-        on_disk = self._on_disk()
-        for version, path in sorted(on_disk.items()):
-            if version in self.versions or version in self.failed:
-                continue
-            if not storage.is_complete(path):
-                # Still being written or copied (the completion marker comes last): not a
-                # failure, looked at again on the next refresh.
-                continue
-            try:
-                loaded = load_version(path, version)
-            except Exception as error:  # noqa: BLE001  (any failure: skip this version)
-                self.failed[version] = f"{type(error).__name__}: {error}"[:500]
-                log.warning("version %s of %s does not load, skipped: %s", version, self.name,
-                            self.failed[version])
-                continue
-            with self._lock:
-                self.versions[version] = loaded
-            log.info("serving %s version %s (%d items)", self.name, version, loaded.items)
+    def _set(self, version: int, status: VersionStatus) -> None:
         with self._lock:
-            for version in [v for v in self.versions if v not in on_disk]:
-                del self.versions[version]
-            for version in [v for v in self.failed if v not in on_disk]:
-                del self.failed[version]
+            self.status[version] = status
+
+    def _try_load(self, version: int, path: str) -> Optional[LoadedVersion]:
+        if not storage.is_complete(path):
+            self._failed.pop(version, None)
+            self._set(version, VersionStatus(START, "OK", f"waiting for {path} to be whole "
+                                             f"(its {storage.COMPLETE_MARKER} and every file "
+                                             "it lists)"))
+            return None
+        try:
+            print_ = fingerprint(path)
+        except Exception:  # noqa: BLE001  (removed while listed: looked at again next time)
+            return None
+        if self._failed.get(version) == print_:
+            return None
+        self._set(version, VersionStatus(LOADING))
+        try:
+            loaded = load_version(self.name, path, version, self.warmup)
+        except Exception as error:  # noqa: BLE001  (any failure: this version is not served)
+            message = f"{type(error).__name__}: {error}"[:1000]
+            self._failed[version] = print_
+            self._set(version, VersionStatus(END, _error_code(error), message))
+            log.warning("version %s of %s does not load (tried again when its directory "
+                        "changes): %s", version, self.name, message)
+            return None
+        self._failed.pop(version, None)
+        with self._lock:
+            self.versions[version] = loaded
+            self.status[version] = VersionStatus(AVAILABLE)
+        log.info("serving %s version %s (%d items)", self.name, version, loaded.items)
+        return loaded
+
+    def refresh(self) -> List[LoadedVersion]:
+        """Loads the versions the policy wants, unloads those it no longer does; returns the
+        unloaded versions (their memory is freed once the caller drops them too)."""
+        on_disk = self._on_disk()
+        policy = self.config.policy
+        keep, available = set(), 0
+        for version in policy.candidates(on_disk):
+            if not policy.wants(available):
+                break
+            if version in self.versions or self._try_load(version, on_disk[version]):
+                keep.add(version)
+                available += 1
+        unloaded = []
+        with self._lock:
+            for version in [v for v in self.versions if v not in keep]:
+                unloaded.append(self.versions.pop(version))
+                if version in on_disk:
+                    self.status[version] = VersionStatus(END)
+            for version in [v for v in self.status if v not in on_disk]:
+                del self.status[version]
+                self._failed.pop(version, None)
+            for version in [v for v, s in self.status.items()
+                            if s.state == START and v not in keep
+                            and v not in policy.candidates(on_disk)]:
+                del self.status[version]
+        for gone in unloaded:
+            log.info("unloaded %s version %s", self.name, gone.version)
+        return unloaded
 
     def resolve(self, version: Optional[int] = None,
                 label: Optional[str] = None) -> LoadedVersion:
         """The version a request names, or the newest.
 
         Raises:
-          LookupError: no such version or label (the message says which).
+          LookupError: no such version or label (the message says which, as TF Serving does).
         """
         with self._lock:
             if label is not None:
@@ -121,3 +235,16 @@ class ModelRegistry:
     def available(self) -> List[int]:
         with self._lock:
             return sorted(self.versions)
+
+    def statuses(self, version: Optional[int] = None) -> List[Tuple[int, VersionStatus]]:
+        """[(version, status)] of every version the model knows (or of one), oldest first.
+
+        Raises:
+          LookupError: `version` is not known.
+        """
+        with self._lock:
+            if version is None:
+                return sorted(self.status.items())
+            if version not in self.status:
+                raise LookupError(f"Could not find version {version} of model {self.name}")
+            return [(version, self.status[version])]
