@@ -239,43 +239,36 @@ def test_pushed_model_takes_raw_item_ids(pipeline_runs):
                                rtol=1e-5)
 
 
-def test_rest_api_serves_the_pushed_model(pipeline_runs):
-    """`ccfrec serve` over the Pusher's directory answers raw item ids."""
-    from tests.test_serving import _free_port, call
+def test_rest_api_serves_the_pushed_model(pipeline_runs, tmp_path):
+    """`ccfrec serve` over the Pusher's directory answers raw item ids; the ScaNN and exact
+    searches leave out the same history when its ids need the transform graph's
+    normalization."""
+    from tests import serving_server
+    from tf_ccfrec.data import readers
 
     pushed = pipeline_runs["summaries"][1]["pushed_model"]
     version = int(os.path.basename(pushed.rstrip("/")))
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tf_ccfrec.cli", "serve", "--model-base",
-         os.path.join(str(pipeline_runs["root"]), "serving"), "--model-name", "ccfrec",
-         "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
-    server = {"url": f"http://127.0.0.1:{port}"}
+    server = serving_server.start(["--model-base", os.path.join(str(pipeline_runs["root"]),
+                                                                 "serving"),
+                                   "--model-name", "ccfrec"], str(tmp_path))
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                status, answer = call(server, "/v1/models/ccfrec")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.time() < deadline and process.poll() is None, \
-                process.communicate()[0][-3000:] if process.poll() is not None else "timeout"
-            time.sleep(0.5)
-        assert str(version) in [v["version"] for v in answer["model_version_status"]]
-        from tf_ccfrec.data import readers
-
+        assert server.versions() == {version: "AVAILABLE"}
         data = readers.read("lcrec", os.path.join(pipeline_runs["root"], "raw"))
         histories = [seq[:-1] for seq in list(data.sequences.values())[:3]]
-        status, rows = call(server, "/v1/models/ccfrec:predict", {"instances": histories})
-        assert status == 200
+        status, rows = server.predict(histories)
+        assert status == 200, rows
         assert [len(r["item_ids"]) for r in rows["predictions"]] == [10, 10, 10]
         assert not any(r["fallback"] for r in rows["predictions"])
+        raw = [[" " + item + "\u3000" for item in h] for h in histories]
+        answers = {search: server.predict(raw, "serving_excluding_history", search=search)
+                   for search in ("exact", "scann")}
+        assert answers["exact"][0] == answers["scann"][0] == 200
+        for exact, scann, history in zip(answers["exact"][1]["predictions"],
+                                         answers["scann"][1]["predictions"], histories):
+            assert exact["item_ids"] == scann["item_ids"]
+            assert not set(exact["item_ids"]) & set(history[-20:])
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        assert server.stop() == 0
 
 
 def test_schema_anomalies_stop_the_run(tmp_path):

@@ -198,8 +198,21 @@ def run_rows(version, signature_name: str, search: str, rows: List[dict]) -> Lis
         else:
             outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
-        raise BadRequest(error.message.strip().splitlines()[0][:500]) from None
+        raise BadRequest(f"the model refused the input: {_op_message(error)}") from None
     return [{k: v[i] for k, v in outputs.items()} for i in range(len(rows))]
+
+
+def _op_message(error) -> str:
+    """The cause of a TensorFlow error without its graph trace ("Graph execution error:",
+    "Detected at node ...", stack frames, "[[{{node ...}}]]")."""
+    kept = []
+    for line in error.message.splitlines():
+        text = line.strip()
+        if not text or line[:1] in (" ", "\t") or text.startswith(
+                ("Graph execution error", "Detected at node", "<stack traces", "[[")):
+            continue
+        kept.append(text)
+    return ("; ".join(kept) or error.message.strip())[:500]
 
 
 def _scann_outputs(version, signature_name, history):
@@ -213,7 +226,8 @@ def _scann_outputs(version, signature_name, history):
     read = embedded["history_items"].numpy()
     k = int(version.info["top_k"])
     extra = read.shape[1] if signature_name == "serving_excluding_history" else 0
-    neighbors, distances = searcher.search_batched(query, final_num_neighbors=k + extra)
+    neighbors, distances = searcher.search_batched(
+        query, final_num_neighbors=min(k + extra, version.items))
     ids = np.array([i.encode() for i in item_ids], object)
     temperature = version.info["temperature"]
     result_ids = np.full((len(query), k), b"", object)
