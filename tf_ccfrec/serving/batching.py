@@ -38,6 +38,7 @@ class Batcher:
         self.max_queued_rows, self.queued_rows = max_queued_rows, 0
         self.waiting: collections.deque = collections.deque()
         self.ready = asyncio.Event()
+        self.retiring = False
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
     async def submit(self, rows: list, timeout: Optional[float] = None) -> list:
@@ -78,6 +79,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             while not self.waiting:
+                if self.retiring:
+                    return
                 await self._arrival()
             pending: List[Tuple[list, asyncio.Future]] = [self._take()]
             size = len(pending[0][0])
@@ -119,6 +122,11 @@ class Batcher:
                 future.set_result(results[start:start + len(request)])
             start += len(request)
 
+    def retire(self):
+        """Ends the batcher once the requests it holds are answered."""
+        self.retiring = True
+        self.ready.set()
+
     def close(self):
         self.task.cancel()
 
@@ -137,10 +145,11 @@ class Batchers:
                                          self.max_queued_rows)
         return self.batchers[key]
 
-    def drop(self, keep: Callable[[tuple], bool]) -> None:
-        """Closes the batchers whose key `keep` refuses (versions that were unloaded)."""
+    def retire(self, keep: Callable[[tuple], bool]) -> None:
+        """Retires the batchers whose key `keep` refuses (versions that were unloaded): they
+        answer what they hold, then end."""
         for key in [k for k in self.batchers if not keep(k)]:
-            self.batchers.pop(key).close()
+            self.batchers.pop(key).retire()
 
     def close(self):
         for batcher in self.batchers.values():

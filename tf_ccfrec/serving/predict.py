@@ -198,21 +198,26 @@ def run_rows(version, signature_name: str, search: str, rows: List[dict]) -> Lis
         else:
             outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
-        raise BadRequest(f"the model refused the input: {_op_message(error)}") from None
+        raise BadRequest(f"the model refused the input: {_op_message(error.message)}") from None
+    except UnicodeDecodeError as error:
+        # TensorFlow's message quoted the client's bytes, which are not UTF-8.
+        message = error.object.decode("utf-8", "replace") if isinstance(
+            error.object, bytes) else str(error)
+        raise BadRequest(f"the model refused the input: {_op_message(message)}") from None
     return [{k: v[i] for k, v in outputs.items()} for i in range(len(rows))]
 
 
-def _op_message(error) -> str:
-    """The cause of a TensorFlow error without its graph trace ("Graph execution error:",
-    "Detected at node ...", stack frames, "[[{{node ...}}]]")."""
+def _op_message(message: str) -> str:
+    """The cause in a TensorFlow error message without its graph trace ("Graph execution
+    error:", "Detected at node ...", stack frames, "[[{{node ...}}]]")."""
     kept = []
-    for line in error.message.splitlines():
+    for line in message.splitlines():
         text = line.strip()
         if not text or line[:1] in (" ", "\t") or text.startswith(
                 ("Graph execution error", "Detected at node", "<stack traces", "[[")):
             continue
         kept.append(text)
-    return ("; ".join(kept) or error.message.strip())[:500]
+    return ("; ".join(kept) or message.strip())[:500]
 
 
 def _scann_outputs(version, signature_name, history):

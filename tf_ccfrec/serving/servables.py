@@ -10,6 +10,7 @@ metadata. Errors are the front ends' to map:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 from tf_ccfrec.serving import predict
 from tf_ccfrec.serving.batching import Batchers
 from tf_ccfrec.serving.model_config import ModelConfig
-from tf_ccfrec.serving.registry import LoadedVersion, ModelRegistry, VersionStatus
+from tf_ccfrec.serving.registry import LoadedVersion, ModelRegistry, VersionStatus, release
 
 log = logging.getLogger("ccfrec.serve")
 
@@ -75,7 +76,10 @@ class Servables:
             return
         gone = {id(v) for v in unloaded}
         if self.batchers is not None:
-            self.batchers.drop(lambda key: key[1] not in gone)
+            self.batchers.retire(lambda key: key[1] not in gone)
+        for version in unloaded:
+            version.retired = True
+            release(version)
         unloaded.clear()
         gc.collect()
 
@@ -98,6 +102,10 @@ class Servables:
                 self.on_batch(len(batch_rows))
             return predict.run_rows(version, signature_name, search, batch_rows)
 
+        if version.retired:
+            # Resolved just before it was unloaded: answered on its own, not batched.
+            return await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(None, run, rows), timeout)
         batcher = self.batchers.get((version.model, id(version), version.version,
                                      signature_name, search), run)
         return await batcher.submit(rows, timeout)
