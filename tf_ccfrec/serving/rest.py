@@ -131,6 +131,8 @@ class RestApi:
             body = json.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
             raise
+        except web.RequestPayloadError as failure:  # e.g. a Content-Encoding it is not in
+            return error(400, f"the request body cannot be read: {failure}"[:300])
         except (ValueError, RecursionError) as failure:
             return error(400, f"malformed JSON: {failure}"[:300])
         if not isinstance(body, dict):
