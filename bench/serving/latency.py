@@ -1,16 +1,24 @@
-"""HTTP latency and throughput of `ccfrec serve` at several concurrencies, exact vs ScaNN.
+"""Latency and throughput of `ccfrec serve`, REST and gRPC, against the exported signature called
+in-process, in one run on one machine; and the first request after a start with and without
+warm-up.
 
-Usage (inside the environment; an exported model under BASE/NAME/VERSION):
-    bin/env-run python bench/serving/latency.py --model-base serving_model --model-name ccfrec \
-        --data out/beauty/prepared [--concurrency 1 8 32] [--requests 2000]
+Usage (inside the environment):
+    bin/env-run python bench/serving/latency.py [--export DIR] [--data ../shared/data/beauty]
+        [--requests 2000] [--throughput-requests 6000] [--concurrency 1 8 32]
 
-Starts the server on loopback, sends real test-split histories (one per request, keep-alive
-connections, one client thread per concurrent client, on the same machine as the server) and
-prints p50/p95/p99 latency, requests/s and errors per setting. Results: docs/serving.md.
+Without --export it writes (once, cached under /tmp/ccfrec-bench) a Beauty-shaped export: the
+Beauty catalog's 12,101 item ids and the default model sizes (d = 128, 2 layers, history 20),
+top-10, untrained weights (serving runs the sequence encoder and one product with the catalog's
+vectors, whose cost does not depend on the weights). Requests are real Beauty test histories
+(each user's sequence without its last item), one history per request, exact search.
+
+Each measurement's client runs in its own process (threads for concurrency, keep-alive
+connections / one gRPC channel), on the same cores as the server. Results: docs/serving.md.
 """
 
+from __future__ import annotations
+
 import argparse
-import http.client
 import json
 import os
 import socket
@@ -22,97 +30,255 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = "/tmp/ccfrec-bench"
 
 
-def histories(prepared, count):
+def beauty(data: str):
+    """(item ids, test histories) of the Beauty dataset."""
+    sys.path.insert(0, REPO)
     import tf_ccfrec.compat  # noqa: F401
 
-    from tf_ccfrec.data import tfrecords
+    from tf_ccfrec.data import readers
 
-    examples = tfrecords.read_examples(prepared, "test")
-    return [e.history for e in examples[:count]]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    dataset = readers.read("p5", data)
+    item_ids = sorted(dataset.items)
+    histories = [sequence[:-1][-20:] for sequence in dataset.sequences.values()]
+    return item_ids, histories
 
 
-def run_load(port, name, bodies, concurrency, total):
+def beauty_export(item_ids, directory: str) -> str:
+    """A Beauty-shaped export at `directory`/ccfrec/1 (written once)."""
+    path = os.path.join(directory, "ccfrec", "1")
+    if os.path.exists(path):
+        return path
+    import tensorflow as tf
+
+    from tf_ccfrec.export import saved_model
+    from tf_ccfrec.models.ccfrec import CCFRecModel
+    from tf_ccfrec.models.config import CCFRecConfig
+
+    tf.keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    config = CCFRecConfig()
+    n = len(item_ids)
+    model = CCFRecModel(config, rng.integers(0, 256, (n, 16)),
+                        rng.standard_normal((n, 4, config.dim)).astype(np.float32),
+                        codebook_size=256, seed=0)
+    model.compute_loss({"history": tf.ones([1, config.max_history], tf.int32),
+                        "target": tf.ones([1], tf.int32)})
+    saved_model.export(model, item_ids, np.arange(n + 1), path, top_k=10)
+    return path
+
+
+def percentiles(seconds) -> dict:
+    ms = np.asarray(seconds) * 1000
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+
+
+def in_process(path: str, histories, count: int) -> dict:
+    """The exported serving_default called in this process, one history at a time."""
+    import tensorflow as tf
+
+    from tf_ccfrec.export import saved_model
+
+    signature = saved_model.load(path).signatures["serving_default"]
+    for history in histories[:50]:
+        signature(history=tf.constant([history]))
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        answer = signature(history=tf.constant([histories[i % len(histories)]]))
+        {k: v.numpy() for k, v in answer.items()}
+        times.append(time.perf_counter() - started)
+    return percentiles(times)
+
+
+# -- clients (each run in a process of its own: `latency.py --client ...`) --------------------
+
+def rest_client(port: int, histories, concurrency: int, total: int) -> dict:
+    bodies = [json.dumps({"instances": [h], "search": "exact"}).encode() for h in histories]
+    return _load(concurrency, total, bodies, lambda: _RestCall(port))
+
+
+class _RestCall:
+    def __init__(self, port):
+        import http.client
+
+        self.port, self.http = port, http.client
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def __call__(self, body) -> bool:
+        try:
+            self.connection.request("POST", "/v1/models/ccfrec:predict", body,
+                                    {"Content-Type": "application/json"})
+            answer = self.connection.getresponse()
+            answer.read()
+            return answer.status == 200
+        except (OSError, self.http.HTTPException):
+            self.connection = self.http.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            return False
+
+
+def grpc_client(port: int, histories, concurrency: int, total: int) -> dict:
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    requests = []
+    for history in histories:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "ccfrec"
+        request.inputs["history"].CopyFrom(tf.make_tensor_proto([history], tf.string))
+        requests.append(request)
+
+    def call(request) -> bool:
+        try:
+            stub.Predict(request, 60)
+            return True
+        except grpc.RpcError:
+            return False
+
+    return _load(concurrency, total, requests, lambda: call)
+
+
+def _load(concurrency: int, total: int, payloads, make_call) -> dict:
     latencies, errors, lock = [], [0], threading.Lock()
     counter = iter(range(total))
 
     def client():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        call = make_call()
         for i in counter:
-            body = bodies[i % len(bodies)]
             started = time.perf_counter()
-            try:
-                connection.request("POST", f"/v1/models/{name}:predict", body,
-                                   {"Content-Type": "application/json"})
-                answer = connection.getresponse()
-                answer.read()
-                ok = answer.status == 200
-            except (OSError, http.client.HTTPException):
-                ok = False
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            ok = call(payloads[i % len(payloads)])
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
                 errors[0] += not ok
 
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    warm = make_call()
+    for payload in payloads[:100]:
+        warm(payload)
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
-    return {"p50": np.percentile(ms, 50), "p95": np.percentile(ms, 95),
-            "p99": np.percentile(ms, 99), "rps": len(ms) / wall, "errors": errors[0]}
+    return {**percentiles(latencies), "rps": len(latencies) / wall, "errors": errors[0]}
+
+
+def first_requests(port: int, histories) -> dict:
+    """Latencies of the first and the tenth request to a server that just started."""
+    times = []
+    call = _RestCall(port)
+    for history in histories[:10]:
+        body = json.dumps({"instances": [history], "search": "exact"}).encode()
+        started = time.perf_counter()
+        assert call(body)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"first_ms": times[0], "tenth_ms": times[9]}
+
+
+def run_client(args, histories) -> dict:
+    """This script in a new process, as one client; its JSON answer."""
+    command = [sys.executable, os.path.abspath(__file__), "--client", args[0],
+               "--port", str(args[1]), "--concurrency", str(args[2]), "--total", str(args[3]),
+               "--histories", args[4]]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"client {args[0]} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# -- the server -----------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(base: str, *flags: str):
+    rest, grpc_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tf_ccfrec.cli", "serve", "--model-base", base, "--model-name",
+         "ccfrec", "--port", str(rest), "--grpc-port", str(grpc_port), *flags],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", rest), timeout=1):
+                return process, rest, grpc_port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def stop_server(process) -> None:
+    process.terminate()
+    process.wait(timeout=60)
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-base", default="serving_model")
-    parser.add_argument("--model-name", default="ccfrec")
-    parser.add_argument("--data", default="out/beauty/prepared")
+    parser.add_argument("--export", help="an export's version directory (default: Beauty-shaped)")
+    parser.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data", "beauty"))
+    parser.add_argument("--requests", type=int, default=2000, help="per latency measurement")
+    parser.add_argument("--throughput-requests", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--client", choices=("rest", "grpc", "first"))
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--total", type=int)
+    parser.add_argument("--histories", help="(clients) a JSON file of the histories")
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tf_ccfrec.cli", "serve", "--model-base", args.model_base,
-         "--model-name", args.model_name, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    if args.client:
+        with open(args.histories) as f:
+            histories = json.load(f)
+        if args.client == "first":
+            print(json.dumps(first_requests(args.port, histories)))
+            return
+        client = rest_client if args.client == "rest" else grpc_client
+        print(json.dumps(client(args.port, histories, args.concurrency[0], args.total)))
+        return
+    item_ids, histories = beauty(args.data)
+    os.makedirs(CACHE, exist_ok=True)
+    histories_file = os.path.join(CACHE, "histories.json")
+    with open(histories_file, "w") as f:
+        json.dump(histories, f)
+    path = args.export or beauty_export(item_ids, os.path.join(CACHE, "beauty"))
+    base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    print(f"# {os.cpu_count()} cores; export {path}; {len(histories)} Beauty test histories; "
+          f"top-10, exact, one history per request", flush=True)
+    own = in_process(path, histories, args.requests)
+    print("| caller | concurrency | p50 ms | p99 ms | requests/s | errors |")
+    print("|---|---|---|---|---|---|")
+    print(f"| signature in-process | 1 | {own['p50']:.2f} | {own['p99']:.2f} | "
+          f"{1000 / own['p50']:.0f} | 0 |", flush=True)
+    process, rest, grpc_port = start_server(base)
     try:
-        for _ in range(240):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", f"/v1/models/{args.model_name}")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        users = histories(args.data, 5000)
-        print(f"# {os.cpu_count()} cores; {len(users)} test histories of {args.data}; "
-              f"{args.requests} requests per setting")
-        print("| search | concurrency | p50 ms | p95 ms | p99 ms | requests/s | errors |")
-        print("|---|---|---|---|---|---|---|")
-        for search in ("exact", "scann"):
-            bodies = [json.dumps({"instances": [h], "search": search}) for h in users]
-            run_load(port, args.model_name, bodies, 4, 200)  # warm-up
-            for concurrency in args.concurrency:
-                r = run_load(port, args.model_name, bodies, concurrency, args.requests)
-                print(f"| {search} | {concurrency} | {r['p50']:.1f} | {r['p95']:.1f} | "
-                      f"{r['p99']:.1f} | {r['rps']:.0f} | {r['errors']} |", flush=True)
+        for concurrency in args.concurrency:
+            total = args.requests if concurrency == 1 else args.throughput_requests
+            for api, port in (("REST", rest), ("gRPC", grpc_port)):
+                r = run_client((api.lower(), port, concurrency, total, histories_file), histories)
+                print(f"| {api} | {concurrency} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                      f"{r['rps']:.0f} | {r['errors']} |", flush=True)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(process)
+    print()
+    print("| warm-up | first request ms | tenth request ms |")
+    print("|---|---|---|")
+    for warmup in ("true", "false"):
+        process, rest, _ = start_server(base, "--enable_model_warmup", warmup)
+        try:
+            r = run_client(("first", rest, 1, 10, histories_file), histories)
+        finally:
+            stop_server(process)
+        print(f"| {'on' if warmup == 'true' else 'off'} | {r['first_ms']:.1f} | "
+              f"{r['tenth_ms']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
