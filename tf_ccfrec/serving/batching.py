@@ -1,19 +1,24 @@
 """Dynamic batching: rows of concurrent requests for the same model version, signature and
 search run as one batch: the rows that queued while the previous batch ran, up to `max_batch`,
-and with `max_wait_ms` > 0 also those arriving that long after the first. Batches run in a
-worker thread so the event loop keeps accepting requests.
+and with `max_wait_ms` > 0 also those arriving that long after the first. Each batcher has a
+worker thread that takes requests from a thread-safe queue and runs them, so the event loop
+keeps accepting requests and a request costs one hand-over each way.
 
 The queue is bounded (`max_queued_rows`): a request that does not fit is refused at once
 (`Overloaded`: HTTP 503, gRPC UNAVAILABLE). A request whose deadline passes before its batch
-runs is dropped from the queue (`DeadlineExceeded`). A batch that raises runs again one request
-at a time, so a request that makes the model raise fails alone.
+runs is left out of it (`DeadlineExceeded`). A batch that raises runs again one request at a
+time, so a request that makes the model raise fails alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import queue
+import threading
+import time
 from typing import Callable, Dict, List, Optional, Tuple
+
+_STOP = None  # the queue's end marker
 
 
 class Overloaded(RuntimeError):
@@ -26,7 +31,7 @@ class DeadlineExceeded(TimeoutError):
 
 class Batcher:
     """Args:
-      run: rows (list of per-row inputs) -> list of per-row results, called in a thread.
+      run: rows (list of per-row inputs) -> list of per-row results, called in the worker.
       max_batch: rows per batch at most.
       max_wait_ms: how long a batch waits for more rows.
       max_queued_rows: rows waiting at most (the batch that runs not counted).
@@ -36,10 +41,11 @@ class Batcher:
                  max_wait_ms: float = 0.0, max_queued_rows: int = 4096):
         self.run, self.max_batch, self.max_wait = run, max_batch, max_wait_ms / 1000
         self.max_queued_rows, self.queued_rows = max_queued_rows, 0
-        self.waiting: collections.deque = collections.deque()
-        self.ready = asyncio.Event()
-        self.retiring = False
-        self.task = asyncio.get_running_loop().create_task(self._loop())
+        self.loop = asyncio.get_running_loop()
+        self.waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.worker = threading.Thread(target=self._work, daemon=True, name="ccfrec-batcher")
+        self.worker.start()
 
     async def submit(self, rows: list, timeout: Optional[float] = None) -> list:
         """The results of `rows`, computed with whatever else is waiting.
@@ -49,86 +55,97 @@ class Batcher:
           DeadlineExceeded: not answered within `timeout` seconds.
           Exception: what `run` raised for these rows alone.
         """
-        if self.queued_rows + len(rows) > self.max_queued_rows:
-            raise Overloaded(f"the server is overloaded: {self.queued_rows} rows are waiting "
-                             f"(at most {self.max_queued_rows})")
-        future = asyncio.get_running_loop().create_future()
-        self.queued_rows += len(rows)
-        self.waiting.append((rows, future))
-        self.ready.set()
+        with self.lock:
+            if self.queued_rows + len(rows) > self.max_queued_rows:
+                raise Overloaded(f"the server is overloaded: {self.queued_rows} rows are "
+                                 f"waiting (at most {self.max_queued_rows})")
+            self.queued_rows += len(rows)
+        work = self.loop.create_future()
+        self.waiting.put((rows, work))
+        if timeout is None:
+            return await work
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(work, timeout)
         except asyncio.TimeoutError:
             raise DeadlineExceeded(f"deadline of {timeout:.3f} s exceeded") from None
 
-    def _take(self):
-        rows, future = self.waiting.popleft()
-        self.queued_rows -= len(rows)
-        return rows, future
+    # -- the worker thread ---------------------------------------------------------------
 
-    async def _arrival(self, timeout: Optional[float] = None) -> bool:
-        """Waits until a request is queued (False when `timeout` passes first)."""
-        self.ready.clear()
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+    def _taken(self, item) -> None:
+        with self.lock:
+            self.queued_rows -= len(item[0])
 
-    async def _loop(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self.waiting:
-                if self.retiring:
-                    return
-                await self._arrival()
-            pending: List[Tuple[list, asyncio.Future]] = [self._take()]
-            size = len(pending[0][0])
-            deadline = loop.time() + self.max_wait
+    def _work(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self.waiting.get()
+            if item is _STOP:
+                return
+            self._taken(item)
+            pending: List[Tuple[list, asyncio.Future]] = [item]
+            size = len(item[0])
+            deadline = time.monotonic() + self.max_wait
             while size < self.max_batch:
-                if not self.waiting:
-                    timeout = deadline - loop.time()
-                    if timeout <= 0 or not await self._arrival(timeout):
-                        break
-                    continue
-                pending.append(self._take())
-                size += len(pending[-1][0])
-            pending = [(rows, future) for rows, future in pending if not future.done()]
-            if pending:
-                await self._run(loop, pending)
+                try:
+                    wait = deadline - time.monotonic()
+                    item = self.waiting.get(timeout=wait) if wait > 0 else \
+                        self.waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                self._taken(item)
+                pending.append(item)
+                size += len(item[0])
+            # A cancelled future (deadline passed) is left out.
+            self._run([(rows, future) for rows, future in pending if not future.done()])
+        while True:  # what was queued after the end marker
+            try:
+                item = self.waiting.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._taken(item)
+                self._run([item])
 
-    async def _run(self, loop, pending):
+    def _deliver(self, future: asyncio.Future, result=None, error=None) -> None:
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def _run(self, pending) -> None:
+        if not pending:
+            return
         rows = [row for request, _ in pending for row in request]
         try:
-            results = await loop.run_in_executor(None, self.run, rows)
+            results = self.run(rows)
         except Exception as error:  # noqa: BLE001  (handed to the request that caused it)
             if len(pending) == 1:
-                if not pending[0][1].done():
-                    pending[0][1].set_exception(error)
+                self.loop.call_soon_threadsafe(self._deliver, pending[0][1], None, error)
                 return
             for request, future in pending:  # again one request at a time
                 try:
-                    result = await loop.run_in_executor(None, self.run, request)
+                    result = self.run(request)
                 except Exception as alone:  # noqa: BLE001
-                    if not future.done():
-                        future.set_exception(alone)
+                    self.loop.call_soon_threadsafe(self._deliver, future, None, alone)
                 else:
-                    if not future.done():
-                        future.set_result(result)
+                    self.loop.call_soon_threadsafe(self._deliver, future, result)
             return
         start = 0
         for request, future in pending:
-            if not future.done():
-                future.set_result(results[start:start + len(request)])
+            self.loop.call_soon_threadsafe(self._deliver, future,
+                                           results[start:start + len(request)])
             start += len(request)
 
-    def retire(self):
-        """Ends the batcher once the requests it holds are answered."""
-        self.retiring = True
-        self.ready.set()
+    def retire(self) -> None:
+        """Ends the worker once the requests it holds are answered (no request may come
+        after)."""
+        self.waiting.put(_STOP)
 
-    def close(self):
-        self.task.cancel()
+    close = retire
 
 
 class Batchers:

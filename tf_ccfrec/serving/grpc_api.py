@@ -18,6 +18,7 @@ from typing import Optional
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
@@ -39,11 +40,43 @@ def _spec(model_spec):
 
 
 def _tensor_array(name: str, proto) -> np.ndarray:
+    """A request's TensorProto as an array; string tensors without a copy through NumPy's
+    converters (the common case), anything else through `tf.make_ndarray`."""
+    if proto.dtype == types_pb2.DT_STRING and not proto.tensor_content:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        values = proto.string_val
+        count = int(np.prod(shape)) if shape else 1
+        if any(d < 0 for d in shape) or (len(values) != count and len(values) != 1):
+            raise predict.BadRequest(f"input '{name}': {len(values)} values do not fill "
+                                     f"shape {shape}")
+        array = np.empty(count, object)
+        array[:] = list(values) if len(values) == count else [values[0]] * count
+        return array.reshape(shape)
     try:
         return tf.make_ndarray(proto)
     except Exception as failure:  # noqa: BLE001  (any malformed TensorProto)
         raise predict.BadRequest(f"input '{name}': not a valid TensorProto: "
                                  f"{failure}"[:300]) from None
+
+
+_DTYPES = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
+           np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int64): types_pb2.DT_INT64,
+           np.dtype(np.bool_): types_pb2.DT_BOOL}
+
+
+def _tensor_proto(array: np.ndarray, proto) -> None:
+    """Fills a response TensorProto from an output array (what `tf.make_tensor_proto` writes,
+    without its per-call overhead)."""
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
+    if array.dtype == object:
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(array.ravel().tolist())
+    elif array.dtype in _DTYPES:
+        proto.dtype = _DTYPES[array.dtype]
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    else:
+        proto.CopyFrom(tf.make_tensor_proto(array))
 
 
 class _Calls:
@@ -99,7 +132,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = version.version
         response.model_spec.signature_name = signature_name
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            _tensor_proto(value, response.outputs[key])
         return response
 
     async def GetModelMetadata(self, request, context):
