@@ -133,6 +133,29 @@ def test_embeddings_and_the_scann_index(exported):
         assert json.load(f)["items"] == NUM_ITEMS
 
 
+def test_warmup_requests_are_tf_serving_prediction_logs(exported):
+    """assets.extra/tf_serving_warmup_requests: PredictionLog records (as TF Serving reads
+    them) for every signature, each of which the export answers."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from tf_ccfrec.export import warmup
+
+    _, _, directory, loaded = exported
+    path = os.path.join(directory, warmup.PATH)
+    names = []
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        assert log.WhichOneof("log_type") == "predict_log"
+        request = log.predict_log.request
+        names.append(request.model_spec.signature_name)
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        loaded.signatures[request.model_spec.signature_name](
+            **{k: tf.constant(v, tf.string) for k, v in inputs.items()})
+    assert set(names) == set(loaded.signatures)
+    assert len(names) == 2 * len(set(names))
+    assert [name for name, _ in warmup.read(directory, loaded.signatures)] == names
+
+
 def test_a_corrupt_index_is_refused_by_name(exported, tmp_path):
     import shutil
 

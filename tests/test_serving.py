@@ -283,3 +283,15 @@ def test_a_bad_model_config_names_the_file_and_field(tmp_path):
     assert result.returncode == 2
     assert f"{config}: config 1 (a): a specific version policy names no version" in \
         result.stderr
+
+
+def test_the_stock_tf_serving_config_parses_as_documented():
+    """serving/models.config is TF Serving's ModelServerConfig text: two newest versions,
+    labels stable and canary on timestamp versions."""
+    from tf_ccfrec.serving import model_config
+
+    [config] = model_config.read(os.path.join(serving_server.REPO, "serving", "models.config"))
+    assert config.name == "ccfrec" and config.base_path == "/models/ccfrec"
+    assert config.policy == model_config.VersionPolicy("latest", 2)
+    assert set(config.labels) == {"stable", "canary"}
+    assert all(version > 1_600_000_000 for version in config.labels.values())

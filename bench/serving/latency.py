@@ -75,8 +75,9 @@ def percentiles(seconds) -> dict:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
 
-def in_process(path: str, histories, count: int) -> dict:
-    """The exported serving_default called in this process, one history at a time."""
+def in_process(path: str, histories, count: int, idle: float = 0.0) -> dict:
+    """The exported serving_default called in this process, one history at a time (`idle`
+    seconds between calls, as a server sees them between a client's requests)."""
     import tensorflow as tf
 
     from tf_ccfrec.export import saved_model
@@ -86,6 +87,8 @@ def in_process(path: str, histories, count: int) -> dict:
         signature(history=tf.constant([history]))
     times = []
     for i in range(count):
+        if idle:
+            time.sleep(idle)
         started = time.perf_counter()
         answer = signature(history=tf.constant([histories[i % len(histories)]]))
         {k: v.numpy() for k, v in answer.items()}
@@ -117,6 +120,39 @@ class _RestCall:
         except (OSError, self.http.HTTPException):
             self.connection = self.http.HTTPConnection("127.0.0.1", self.port, timeout=60)
             return False
+
+
+def rest_status_client(port: int, histories, concurrency: int, total: int) -> dict:
+    """GET model status: the REST round trip without model work."""
+    import http.client
+
+    def make_call():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+        def call(_) -> bool:
+            connection.request("GET", "/v1/models/ccfrec")
+            answer = connection.getresponse()
+            answer.read()
+            return answer.status == 200
+        return call
+
+    return _load(concurrency, total, [None], make_call)
+
+
+def grpc_status_client(port: int, histories, concurrency: int, total: int) -> dict:
+    """GetModelStatus: the gRPC round trip without model work."""
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    stub = model_service_pb2_grpc.ModelServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "ccfrec"
+
+    def call(_) -> bool:
+        stub.GetModelStatus(request, 60)
+        return True
+
+    return _load(concurrency, total, [None], lambda: call)
 
 
 def grpc_client(port: int, histories, concurrency: int, total: int) -> dict:
@@ -168,6 +204,10 @@ def _load(concurrency: int, total: int, payloads, make_call) -> dict:
         t.join()
     wall = time.perf_counter() - started
     return {**percentiles(latencies), "rps": len(latencies) / wall, "errors": errors[0]}
+
+
+CLIENTS = {"rest": rest_client, "grpc": grpc_client, "rest-status": rest_status_client,
+           "grpc-status": grpc_status_client}
 
 
 def first_requests(port: int, histories) -> dict:
@@ -230,7 +270,7 @@ def main():
     parser.add_argument("--requests", type=int, default=2000, help="per latency measurement")
     parser.add_argument("--throughput-requests", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--client", choices=("rest", "grpc", "first"))
+    parser.add_argument("--client", choices=tuple(CLIENTS) + ("first",))
     parser.add_argument("--port", type=int)
     parser.add_argument("--total", type=int)
     parser.add_argument("--histories", help="(clients) a JSON file of the histories")
@@ -241,7 +281,7 @@ def main():
         if args.client == "first":
             print(json.dumps(first_requests(args.port, histories)))
             return
-        client = rest_client if args.client == "rest" else grpc_client
+        client = CLIENTS[args.client]
         print(json.dumps(client(args.port, histories, args.concurrency[0], args.total)))
         return
     item_ids, histories = beauty(args.data)
@@ -253,13 +293,20 @@ def main():
     base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     print(f"# {os.cpu_count()} cores; export {path}; {len(histories)} Beauty test histories; "
           f"top-10, exact, one history per request", flush=True)
-    own = in_process(path, histories, args.requests)
     print("| caller | concurrency | p50 ms | p99 ms | requests/s | errors |")
     print("|---|---|---|---|---|---|")
-    print(f"| signature in-process | 1 | {own['p50']:.2f} | {own['p99']:.2f} | "
-          f"{1000 / own['p50']:.0f} | 0 |", flush=True)
+    for idle, name in ((0.0, "signature in-process"),
+                       (0.001, "signature in-process, 1 ms idle between calls")):
+        own = in_process(path, histories, args.requests, idle)
+        print(f"| {name} | 1 | {own['p50']:.2f} | {own['p99']:.2f} | - | 0 |", flush=True)
     process, rest, grpc_port = start_server(base)
     try:
+        for api, port in (("REST status (no model work)", rest),
+                          ("gRPC status (no model work)", grpc_port)):
+            client = "rest-status" if api.startswith("REST") else "grpc-status"
+            r = run_client((client, port, 1, args.requests, histories_file), histories)
+            print(f"| {api} | 1 | {r['p50']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
+                  f"{r['errors']} |", flush=True)
         for concurrency in args.concurrency:
             total = args.requests if concurrency == 1 else args.throughput_requests
             for api, port in (("REST", rest), ("gRPC", grpc_port)):
