@@ -4,7 +4,7 @@ warm-up.
 
 Usage (inside the environment):
     bin/env-run python bench/serving/latency.py [--export DIR] [--data ../shared/data/beauty]
-        [--requests 2000] [--throughput-requests 6000] [--concurrency 1 8 32]
+        [--requests 2000] [--repeats 3] [--throughput-requests 6000] [--concurrency 8 32]
 
 Without --export it writes (once, cached under /tmp/ccfrec-bench) a Beauty-shaped export: the
 Beauty catalog's 12,101 item ids and the default model sizes (d = 128, 2 layers, history 20),
@@ -75,20 +75,14 @@ def percentiles(seconds) -> dict:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
 
-def in_process(path: str, histories, count: int, idle: float = 0.0) -> dict:
-    """The exported serving_default called in this process, one history at a time (`idle`
-    seconds between calls, as a server sees them between a client's requests)."""
+def in_process(signature, histories, count: int) -> dict:
+    """The exported serving_default called in this process, one history at a time."""
     import tensorflow as tf
 
-    from tf_ccfrec.export import saved_model
-
-    signature = saved_model.load(path).signatures["serving_default"]
     for history in histories[:50]:
         signature(history=tf.constant([history]))
     times = []
     for i in range(count):
-        if idle:
-            time.sleep(idle)
         started = time.perf_counter()
         answer = signature(history=tf.constant([histories[i % len(histories)]]))
         {k: v.numpy() for k, v in answer.items()}
@@ -269,7 +263,9 @@ def main():
     parser.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data", "beauty"))
     parser.add_argument("--requests", type=int, default=2000, help="per latency measurement")
     parser.add_argument("--throughput-requests", type=int, default=6000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32],
+                        help="throughput settings (concurrency 1 is always measured)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs at concurrency 1")
     parser.add_argument("--client", choices=tuple(CLIENTS) + ("first",))
     parser.add_argument("--port", type=int)
     parser.add_argument("--total", type=int)
@@ -293,24 +289,43 @@ def main():
     base = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     print(f"# {os.cpu_count()} cores; export {path}; {len(histories)} Beauty test histories; "
           f"top-10, exact, one history per request", flush=True)
-    print("| caller | concurrency | p50 ms | p99 ms | requests/s | errors |")
-    print("|---|---|---|---|---|---|")
-    for idle, name in ((0.0, "signature in-process"),
-                       (0.001, "signature in-process, 1 ms idle between calls")):
-        own = in_process(path, histories, args.requests, idle)
-        print(f"| {name} | 1 | {own['p50']:.2f} | {own['p99']:.2f} | - | 0 |", flush=True)
     process, rest, grpc_port = start_server(base)
     try:
+        from tf_ccfrec.export import saved_model
+
+        signature = saved_model.load(path).signatures["serving_default"]
+        runs = {"signature in-process": [], "REST": [], "gRPC": []}
+        for _ in range(args.repeats):  # interleaved, so drifts of the machine hit all three
+            runs["signature in-process"].append(in_process(signature, histories, args.requests))
+            for api, port in (("REST", rest), ("gRPC", grpc_port)):
+                runs[api].append(run_client((api.lower(), port, 1, args.requests,
+                                             histories_file), histories))
+        base_p50 = float(np.median([r["p50"] for r in runs["signature in-process"]]))
+        print(f"Concurrency 1, {args.repeats} interleaved runs of {args.requests} requests:")
+        print()
+        print("| caller | p50 ms, each run | median p50 ms | above in-process ms | "
+              "median p99 ms | errors |")
+        print("|---|---|---|---|---|---|")
+        for caller, results in runs.items():
+            p50 = float(np.median([r["p50"] for r in results]))
+            each = " / ".join(f"{r['p50']:.2f}" for r in results)
+            print(f"| {caller} | {each} | "
+                  f"{p50:.2f} | {p50 - base_p50:+.2f} | "
+                  f"{np.median([r['p99'] for r in results]):.2f} | "
+                  f"{sum(r.get('errors', 0) for r in results)} |", flush=True)
+        print()
+        print("| caller | concurrency | p50 ms | p99 ms | requests/s | errors |")
+        print("|---|---|---|---|---|---|")
         for api, port in (("REST status (no model work)", rest),
                           ("gRPC status (no model work)", grpc_port)):
             client = "rest-status" if api.startswith("REST") else "grpc-status"
             r = run_client((client, port, 1, args.requests, histories_file), histories)
             print(f"| {api} | 1 | {r['p50']:.2f} | {r['p99']:.2f} | {r['rps']:.0f} | "
                   f"{r['errors']} |", flush=True)
-        for concurrency in args.concurrency:
-            total = args.requests if concurrency == 1 else args.throughput_requests
+        for concurrency in [c for c in args.concurrency if c > 1]:
             for api, port in (("REST", rest), ("gRPC", grpc_port)):
-                r = run_client((api.lower(), port, concurrency, total, histories_file), histories)
+                r = run_client((api.lower(), port, concurrency, args.throughput_requests,
+                                histories_file), histories)
                 print(f"| {api} | {concurrency} | {r['p50']:.2f} | {r['p99']:.2f} | "
                       f"{r['rps']:.0f} | {r['errors']} |", flush=True)
     finally:

@@ -6,7 +6,7 @@ keeps accepting requests and a request costs one hand-over each way.
 
 The queue is bounded (`max_queued_rows`): a request that does not fit is refused at once
 (`Overloaded`: HTTP 503, gRPC UNAVAILABLE). A request whose deadline passes before its batch
-runs is left out of it (`DeadlineExceeded`). A batch that raises runs again one request at a
+starts is left out of it (`DeadlineExceeded`). A batch that raises runs again one request at a
 time, so a request that makes the model raise fails alone.
 """
 
@@ -52,7 +52,7 @@ class Batcher:
 
         Raises:
           Overloaded: the queue has no room for `rows`.
-          DeadlineExceeded: not answered within `timeout` seconds.
+          DeadlineExceeded: `timeout` seconds passed before its batch started.
           Exception: what `run` raised for these rows alone.
         """
         with self.lock:
@@ -61,13 +61,9 @@ class Batcher:
                                  f"waiting (at most {self.max_queued_rows})")
             self.queued_rows += len(rows)
         work = self.loop.create_future()
-        self.waiting.put((rows, work))
-        if timeout is None:
-            return await work
-        try:
-            return await asyncio.wait_for(work, timeout)
-        except asyncio.TimeoutError:
-            raise DeadlineExceeded(f"deadline of {timeout:.3f} s exceeded") from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.waiting.put((rows, work, deadline))
+        return await work
 
     # -- the worker thread ---------------------------------------------------------------
 
@@ -82,7 +78,7 @@ class Batcher:
             if item is _STOP:
                 return
             self._taken(item)
-            pending: List[Tuple[list, asyncio.Future]] = [item]
+            pending: List[Tuple[list, asyncio.Future, Optional[float]]] = [item]
             size = len(item[0])
             deadline = time.monotonic() + self.max_wait
             while size < self.max_batch:
@@ -98,8 +94,7 @@ class Batcher:
                 self._taken(item)
                 pending.append(item)
                 size += len(item[0])
-            # A cancelled future (deadline passed) is left out.
-            self._run([(rows, future) for rows, future in pending if not future.done()])
+            self._run(self._current(pending))
         while True:  # what was queued after the end marker
             try:
                 item = self.waiting.get_nowait()
@@ -107,7 +102,22 @@ class Batcher:
                 return
             if item is not _STOP:
                 self._taken(item)
-                self._run([item])
+                self._run(self._current([item]))
+
+    def _current(self, pending):
+        """The requests still waiting whose deadline has not passed; those past it are
+        answered DeadlineExceeded (cancelled ones, whose client went away, are dropped)."""
+        now, current = time.monotonic(), []
+        for rows, future, deadline in pending:
+            if future.done():
+                continue
+            if deadline is not None and now > deadline:
+                self.loop.call_soon_threadsafe(self._deliver, future, None, DeadlineExceeded(
+                    f"the request's deadline passed while it was queued "
+                    f"({now - deadline:.3f} s before its batch)"))
+            else:
+                current.append((rows, future))
+        return current
 
     def _deliver(self, future: asyncio.Future, result=None, error=None) -> None:
         if not future.done():
