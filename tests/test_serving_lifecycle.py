@@ -162,6 +162,7 @@ def batched(tmp_path_factory, templates):
                                          str(base / model / str(version)))
     (base / "models.config").write_text(CONFIG)
     server = serving_server.start(["--model_config_file", str(base / "models.config"),
+                                   "--model_config_file_poll_wait_seconds", "0.5",
                                    "--poll-seconds", "0.2", "--batch-wait-ms", "300"],
                                   str(tmp_path_factory.mktemp("logs")))
     server.base = base
@@ -221,6 +222,40 @@ def test_a_bad_request_fails_alone_in_its_batch(batched):
     # One batch of 4 rows, then the 4 requests alone.
     assert _metric(batched, "ccfrec_batch_rows_count") - batches_before == 5
     assert _metric(batched, "ccfrec_batch_rows_sum") - rows_before == 8
+
+
+def test_a_changed_config_file_applies_while_serving(batched, templates):
+    """The config file is read again: a label moves, a model leaves, a model comes; a config
+    that does not parse is refused and the models stay as they were."""
+    config = batched.base / "models.config"
+    config.write_text("""
+model_config_list {
+  config {
+    name: "ccfrec"
+    base_path: "ccfrec"
+    model_version_policy { latest { num_versions: 2 } }
+    version_labels { key: "stable" value: 4 }
+  }
+  config {
+    name: "first"
+    base_path: "ccfrec"
+    model_version_policy { specific { versions: 1 } }
+  }
+}
+""")
+    batched.wait_for(lambda: batched.call("/v1/models/first")[0] == 200
+                     and _available(batched, "first") == [1], what="model first")
+    status, answer = batched.call("/v1/models/pinned")
+    assert status == 404 and "Servable not found" in answer["error"]
+    status, answer = batched.call("/v1/models/ccfrec/labels/stable:predict",
+                                  {"instances": [PROBE]})
+    assert status == 200 and answer["predictions"][0]["item_ids"] == templates[0][1]
+    status, answer = batched.call("/v1/models/first:predict", {"instances": [PROBE]})
+    assert status == 200 and answer["predictions"][0]["item_ids"] == templates[1][1]
+    config.write_text("model_config_list { config { name: ")
+    batched.wait_for(lambda: "changed and is refused" in batched.log(),
+                     what="the refused config")
+    assert _available(batched, "first") == [1] and _available(batched) == [3, 4]
 
 
 def test_sigterm_drains_requests_in_flight_then_exits_0(batched):

@@ -200,7 +200,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                     max_queued_rows=args.max_queued_rows,
                                     max_rows=args.max_rows),
             poll_seconds=args.poll_seconds, timeout_s=args.rest_api_timeout_ms / 1000,
-            drain_seconds=args.drain_seconds, warmup=args.enable_model_warmup))
+            drain_seconds=args.drain_seconds, warmup=args.enable_model_warmup,
+            config_file=args.model_config_file,
+            config_poll_seconds=args.model_config_file_poll_wait_seconds))
     except OSError as error:
         print(f"ccfrec: error: {error}", file=sys.stderr)
         return 2
@@ -409,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model_config_file", "--model-config-file", dest="model_config_file",
                        help="TF Serving's model server config (text format: model_config_list "
                             "with name, base_path, model_version_policy, version_labels)")
+    serve.add_argument("--model_config_file_poll_wait_seconds",
+                       "--model-config-file-poll-seconds", type=float, default=0.0,
+                       dest="model_config_file_poll_wait_seconds",
+                       help="read --model_config_file again this often (default 0: never)")
     serve.add_argument("--version-policy", type=_version_policy,
                        help="with --model-base: latest[:N] (default latest:1), all, or "
                             "specific:V[,V...]")

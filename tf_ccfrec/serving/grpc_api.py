@@ -186,8 +186,9 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
     async def HandleReloadConfigRequest(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the model config is the one "
-                            "--model_config_file gave at start")
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the model config is read from "
+                            "--model_config_file (again every "
+                            "--model_config_file_poll_wait_seconds)")
 
 
 def _error_code(name: str) -> int:

@@ -239,6 +239,20 @@ class ModelRegistry:
             log.info("unloaded %s version %s", self.name, gone.version)
         return unloaded
 
+    def reconfigure(self, config: ModelConfig) -> None:
+        """A new policy and labels for the same base path (applied at the next refresh)."""
+        with self._lock:
+            self.config = config
+            self.labels = dict(config.labels)
+
+    def unload_all(self) -> List[LoadedVersion]:
+        """Unloads every version (the model left the config); returns them."""
+        with self._lock:
+            unloaded = list(self.versions.values())
+            self.versions.clear()
+            self.status.clear()
+        return unloaded
+
     def resolve(self, version: Optional[int] = None,
                 label: Optional[str] = None) -> LoadedVersion:
         """The version a request names, or the newest.

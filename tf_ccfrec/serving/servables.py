@@ -52,6 +52,7 @@ class Servables:
                  warmup: bool = True):
         self.registries: Dict[str, ModelRegistry] = {
             m.name: ModelRegistry(m, warmup) for m in models}
+        self.warmup = warmup
         self.batching = batching
         self.batchers: Optional[Batchers] = None
         self.on_batch = None  # callable(rows) for metrics
@@ -67,6 +68,28 @@ class Servables:
         unloaded = []
         for registry in self.registries.values():
             unloaded += registry.refresh()
+        return unloaded
+
+    def reconfigure(self, models: List[ModelConfig]) -> List[LoadedVersion]:
+        """Serves `models` from now on (a model config file that changed): new models are
+        added, models gone are unloaded, changed policies and labels apply at the next
+        `refresh`; returns the versions unloaded, for `forget`."""
+        unloaded, registries = [], {}
+        for config in models:
+            registry = self.registries.get(config.name)
+            if registry is not None and registry.config.base_path == config.base_path:
+                registry.reconfigure(config)
+            else:
+                if registry is not None:
+                    unloaded += registry.unload_all()
+                registry = ModelRegistry(config, self.warmup)
+            registries[config.name] = registry
+        for name in set(self.registries) - set(registries):
+            unloaded += self.registries[name].unload_all()
+        self.registries = registries
+        for config in models:
+            log.info("model %s: %s, policy %s, labels %s", config.name, config.base_path,
+                     config.policy.describe(), config.labels or "none")
         return unloaded
 
     def forget(self, unloaded: List[LoadedVersion]) -> None:

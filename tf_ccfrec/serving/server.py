@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from tf_ccfrec import storage
 from tf_ccfrec.serving import grpc_api
 from tf_ccfrec.serving.model_config import ModelConfig
 from tf_ccfrec.serving.rest import RestApi
@@ -39,6 +41,9 @@ class ServerConfig:
       timeout_s: a REST predict request's deadline (gRPC: the client's deadline).
       drain_seconds: how long a shutdown waits for requests in flight.
       warmup: replay each version's warm-up requests before it serves.
+      config_file, config_poll_seconds: the model config file `models` came from and how
+        often it is read again (0: never), TF Serving's
+        `--model_config_file_poll_wait_seconds`.
     """
 
     models: List[ModelConfig]
@@ -51,6 +56,8 @@ class ServerConfig:
     timeout_s: float = 30.0
     drain_seconds: float = 10.0
     warmup: bool = True
+    config_file: Optional[str] = None
+    config_poll_seconds: float = 0.0
 
 
 class Metrics:
@@ -72,11 +79,33 @@ class Metrics:
         self.latency.labels(api, endpoint).observe(seconds)
 
 
-async def _poll(servables: Servables, seconds: float):
+async def _poll(servables: Servables, config: ServerConfig):
+    """Scans the version directories every `poll_seconds`; reads the model config file again
+    every `config_poll_seconds` (a file that no longer parses is logged, the models served
+    stay as they were)."""
+    from tf_ccfrec.serving import model_config
+
     loop = asyncio.get_running_loop()
+    config_read, config_text = time.monotonic(), None
+    if config.config_file:
+        config_text = await loop.run_in_executor(None, storage.read_bytes, config.config_file)
     while True:
-        await asyncio.sleep(seconds)
+        await asyncio.sleep(config.poll_seconds)
         try:
+            if config.config_file and config.config_poll_seconds and \
+                    time.monotonic() - config_read >= config.config_poll_seconds:
+                config_read = time.monotonic()
+                text = await loop.run_in_executor(None, storage.read_bytes, config.config_file)
+                if text != config_text:
+                    config_text = text
+                    try:
+                        models = model_config.parse(text.decode("utf-8", "replace"),
+                                                    storage.absolute(config.config_file))
+                    except model_config.ConfigError as error:
+                        log.error("the model config file changed and is refused (the models "
+                                  "served stay as they were): %s", error)
+                    else:
+                        servables.forget(servables.reconfigure(models))
             unloaded = await loop.run_in_executor(None, servables.refresh)
         except Exception:  # noqa: BLE001  (storage hiccup: the next poll tries again)
             log.exception("polling the model directories failed")
@@ -122,7 +151,7 @@ async def run(config: ServerConfig, started=None) -> None:
         log.info("gRPC API on %s:%d", config.host, grpc_port)
     if started is not None:
         started(rest_port, grpc_port)
-    poller = loop.create_task(_poll(servables, config.poll_seconds))
+    poller = loop.create_task(_poll(servables, config))
     await stop.wait()
     log.info("shutting down: no new requests, draining those in flight (at most %.0f s)",
              config.drain_seconds)
