@@ -267,6 +267,11 @@ def test_rest_api_serves_the_pushed_model(pipeline_runs, tmp_path):
                                          answers["scann"][1]["predictions"], histories):
             assert exact["item_ids"] == scann["item_ids"]
             assert not set(exact["item_ids"]) & set(history[-20:])
+        # Bytes that are not UTF-8 through the transform graph's NormalizeUTF8: an unknown id.
+        status, answer = server.predict([[{"b64": "//79"}]])
+        assert status == 200, answer
+        assert answer["predictions"][0]["known_items"] == 0
+        assert answer["predictions"][0]["fallback"]
     finally:
         assert server.stop() == 0
 
