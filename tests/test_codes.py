@@ -140,3 +140,28 @@ def test_cli_codes_build_on_prepared_data(tmp_path, office_dir):
     np.testing.assert_array_equal(artifact.load(str(tmp_path / "codes")).codes, loaded.codes)
     refused = subprocess.run(command, capture_output=True, text=True)
     assert refused.returncode == 2 and "pass --overwrite" in refused.stderr
+
+
+@pytest.mark.parametrize("method", ["pq", "rq"])
+def test_new_items_get_codes_from_the_frozen_pca_and_codebooks(method):
+    """Encoding the catalog's own embeddings again gives its codes and view vectors; a new
+    item's PQ codes are the nearest codeword of each sub-vector (NumPy oracle)."""
+    from tf_ccfrec.codes import encode
+
+    config = CodesConfig(method=method, pca_dim=16, codes_per_view=4, codebook_size=32, seed=3)
+    x = _embeddings()
+    built = build.codes_from_embeddings([f"i{k}" for k in range(600)], x, ["a", "b", "c"],
+                                        config)
+    again = encode.encode_embeddings(built, x)
+    np.testing.assert_allclose(again["view_vectors"], built.view_vectors, atol=1e-4)
+    np.testing.assert_array_equal(again["codes"], built.codes)
+    new = _embeddings(n=50, seed=9)
+    coded = encode.encode_embeddings(built, new)
+    assert coded["codes"].shape == (50, 12) and coded["codes"].dtype == np.uint8
+    if method == "pq":
+        codebooks = built.arrays["codebooks"]
+        sub = coded["view_vectors"].reshape(50, 12, -1)
+        distances = ((sub[:, :, None, :] - codebooks[None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(coded["codes"], distances.argmin(-1))
+    with pytest.raises(ValueError, match=r"the artifact's PCA takes \[n, 3, 48\]"):
+        encode.encode_embeddings(built, new[:, :2])

@@ -7,7 +7,7 @@ from typing import Dict
 import numpy as np
 
 
-def _faiss():
+def faiss_module():
     import faiss
 
     return faiss
@@ -25,7 +25,7 @@ def product_quantize(x: np.ndarray, num_codebooks: int, nbits: int, seed: int) -
     Returns:
       {"codes": uint8 [n, num_codebooks], "codebooks": float32 [num_codebooks, 2**nbits, d_sub]}.
     """
-    faiss = _faiss()
+    faiss = faiss_module()
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, d = x.shape
     if n < 2 ** nbits:
@@ -33,7 +33,7 @@ def product_quantize(x: np.ndarray, num_codebooks: int, nbits: int, seed: int) -
     index = faiss.IndexPQ(d, num_codebooks, nbits, faiss.METRIC_INNER_PRODUCT)
     index.pq.cp.seed = seed
     index.train(x)
-    codes = _unpack(index.pq.compute_codes(x), num_codebooks, nbits)
+    codes = unpack_codes(index.pq.compute_codes(x), num_codebooks, nbits)
     codebooks = faiss.vector_to_array(index.pq.centroids).reshape(
         num_codebooks, 2 ** nbits, d // num_codebooks)
     return {"codes": codes, "codebooks": codebooks.astype(np.float32)}
@@ -52,7 +52,7 @@ def residual_quantize(x: np.ndarray, levels: int, nbits: int, seed: int) -> Dict
       {"codes": uint8 [n, n_views * levels] (view-major), "codebooks": float32
        [n_views, levels, 2**nbits, d]}.
     """
-    faiss = _faiss()
+    faiss = faiss_module()
     n, views, d = x.shape
     if n < 2 ** nbits:
         raise ValueError(f"{n} items cannot train {2 ** nbits} centroids per codebook")
@@ -64,12 +64,12 @@ def residual_quantize(x: np.ndarray, levels: int, nbits: int, seed: int) -> Dict
         view = np.ascontiguousarray(x[:, v], dtype=np.float32)
         rq.train(view)
         packed = rq.compute_codes(view)
-        codes[:, v * levels:(v + 1) * levels] = _unpack(packed, levels, nbits)
+        codes[:, v * levels:(v + 1) * levels] = unpack_codes(packed, levels, nbits)
         codebooks[v] = faiss.vector_to_array(rq.codebooks).reshape(levels, 2 ** nbits, d)
     return {"codes": codes, "codebooks": codebooks}
 
 
-def _unpack(packed: np.ndarray, levels: int, nbits: int) -> np.ndarray:
+def unpack_codes(packed: np.ndarray, levels: int, nbits: int) -> np.ndarray:
     """faiss packs codes little-endian, nbits each; 8 bits are plain bytes."""
     if nbits == 8:
         return packed[:, :levels].astype(np.uint8)

@@ -215,10 +215,11 @@ class ModelRegistry:
         unloaded versions (their memory is freed once the caller drops them too)."""
         on_disk = self._on_disk()
         policy = self.config.policy
-        keep, available = set(), 0
+        keep, visited, available = set(), set(), 0
         for version in policy.candidates(on_disk):
             if not policy.wants(available):
                 break
+            visited.add(version)
             if version in self.versions or self._try_load(version, on_disk[version]):
                 keep.add(version)
                 available += 1
@@ -231,9 +232,9 @@ class ModelRegistry:
             for version in [v for v in self.status if v not in on_disk]:
                 del self.status[version]
                 self._failed.pop(version, None)
+            # Waiting for a copy that the policy no longer looks at (newer versions serve).
             for version in [v for v, s in self.status.items()
-                            if s.state == START and v not in keep
-                            and v not in policy.candidates(on_disk)]:
+                            if s.state == START and v not in visited]:
                 del self.status[version]
         for gone in unloaded:
             log.info("unloaded %s version %s", self.name, gone.version)

@@ -1,0 +1,60 @@
+"""Codes for items the artifact was not built from: their sentence embeddings through the
+artifact's frozen per-view PCA and its trained quantizer (PQ or RQ codebooks, with faiss, as
+`ccfrec codes build` coded the catalog). Nothing is fitted again, so the codes of the catalog's
+own items do not move."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from tf_ccfrec.codes.artifact import CodeArtifact
+from tf_ccfrec.codes.quantize import faiss_module, unpack_codes
+
+
+def project_views(artifact: CodeArtifact, embeddings: np.ndarray) -> np.ndarray:
+    """Sentence embeddings float [n, n_views, d_encoder] -> PCA-whitened view vectors
+    float32 [n, n_views, pca_dim]: (x[:, v] - mean[v]) @ components[v].T / scale[v]."""
+    mean = artifact.arrays["pca_mean"].astype(np.float64)
+    components = artifact.arrays["pca_components"].astype(np.float64)
+    scale = artifact.arrays["pca_scale"].astype(np.float64)
+    views = len(artifact.views)
+    if embeddings.ndim != 3 or embeddings.shape[1:] != (views, mean.shape[1]):
+        raise ValueError(f"embeddings of shape {embeddings.shape}; the artifact's PCA takes "
+                         f"[n, {views}, {mean.shape[1]}]")
+    x = embeddings.astype(np.float64)
+    out = np.einsum("nvd,vkd->nvk", x - mean[np.newaxis], components) / scale[np.newaxis]
+    return out.astype(np.float32)
+
+
+def quantize_views(artifact: CodeArtifact, view_vectors: np.ndarray) -> np.ndarray:
+    """PCA-whitened view vectors float [n, n_views, pca_dim] -> codes uint8 [n, n_codes]
+    (view-major, as the artifact's), with the artifact's codebooks."""
+    faiss = faiss_module()
+    config, codebooks = artifact.config, artifact.arrays["codebooks"]
+    n, views, dim = view_vectors.shape
+    if config.method == "pq":
+        x = np.ascontiguousarray(view_vectors.reshape(n, views * dim), np.float32)
+        quantizer = faiss.ProductQuantizer(views * dim, codebooks.shape[0], config.nbits)
+        faiss.copy_array_to_vector(np.ascontiguousarray(codebooks, np.float32).ravel(),
+                                   quantizer.centroids)
+        return unpack_codes(quantizer.compute_codes(x), codebooks.shape[0], config.nbits)
+    levels = config.codes_per_view
+    codes = np.zeros((n, views * levels), np.uint8)
+    for v in range(views):
+        quantizer = faiss.ResidualQuantizer(dim, levels, config.nbits)
+        faiss.copy_array_to_vector(np.ascontiguousarray(codebooks[v], np.float32).ravel(),
+                                   quantizer.codebooks)
+        quantizer.is_trained = True
+        view = np.ascontiguousarray(view_vectors[:, v], np.float32)
+        codes[:, v * levels:(v + 1) * levels] = unpack_codes(quantizer.compute_codes(view), levels,
+                                                        config.nbits)
+    return codes
+
+
+def encode_embeddings(artifact: CodeArtifact, embeddings: np.ndarray) -> Dict[str, np.ndarray]:
+    """Sentence embeddings [n, n_views, d_encoder] -> {"view_vectors" float32 [n, n_views,
+    pca_dim], "codes" uint8 [n, n_codes]} with the artifact's frozen PCA and codebooks."""
+    view_vectors = project_views(artifact, embeddings)
+    return {"view_vectors": view_vectors, "codes": quantize_views(artifact, view_vectors)}
