@@ -165,3 +165,35 @@ def test_new_items_get_codes_from_the_frozen_pca_and_codebooks(method):
         np.testing.assert_array_equal(coded["codes"], distances.argmin(-1))
     with pytest.raises(ValueError, match=r"the artifact's PCA takes \[n, 3, 48\]"):
         encode.encode_embeddings(built, new[:, :2])
+
+
+def test_new_item_texts_are_coded_with_the_artifacts_encoder(tmp_path):
+    """Texts through MiniLM, the frozen PCA and PQ: a new item with an existing item's texts
+    gets exactly its codes and view vectors (given the catalog's texts); another encoder is
+    refused."""
+    from tf_ccfrec.codes import encode
+
+    colours = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
+    things = ["lipstick", "shampoo", "nail polish", "face cream", "perfume", "eye liner",
+              "hair dryer", "sunscreen", "soap"]
+    items = {f"i{k}": {"title": f"{colours[k % 8]} {things[k % 9]} number {k}",
+                       "brand": f"brand {k % 12}"} for k in range(72)}
+    ids = sorted(items)
+    config = CodesConfig(pca_dim=8, codes_per_view=2, codebook_size=16, seed=0)
+    built = build.codes_from_texts(ids, items, ["title", "brand"], config,
+                                   cache_dir=str(tmp_path / "cache"))
+    new = {"copy": dict(items["i7"]), "fresh": {"title": "violet hand lotion", "brand": "x"}}
+    coded = encode.encode_texts(built, ["copy", "fresh"], new, items,
+                                cache_dir=str(tmp_path / "cache"))
+    np.testing.assert_array_equal(coded["codes"][0], built.codes[ids.index("i7")])
+    np.testing.assert_array_equal(coded["view_vectors"][0], built.view_vectors[ids.index("i7")])
+    # Without the catalog's texts the copy is projected again: the same up to rounding.
+    alone = encode.encode_texts(built, ["copy"], new, cache_dir=str(tmp_path / "cache"))
+    np.testing.assert_allclose(alone["view_vectors"][0], built.view_vectors[ids.index("i7")],
+                               atol=1e-3)
+    assert coded["cached"] == 2 and coded["embedded"] == 2
+    with pytest.raises(ValueError, match=r"item 'bad': no text for the views \['brand'\]"):
+        encode.encode_texts(built, ["bad"], {"bad": {"title": "t"}}, cache_dir="")
+    built.manifest["encoder"]["fingerprint"] = "another"
+    with pytest.raises(ValueError, match="not the one the codes were built with"):
+        encode.encode_texts(built, ["fresh"], new, cache_dir="")

@@ -5,7 +5,7 @@ own items do not move."""
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -58,3 +58,51 @@ def encode_embeddings(artifact: CodeArtifact, embeddings: np.ndarray) -> Dict[st
     pca_dim], "codes" uint8 [n, n_codes]} with the artifact's frozen PCA and codebooks."""
     view_vectors = project_views(artifact, embeddings)
     return {"view_vectors": view_vectors, "codes": quantize_views(artifact, view_vectors)}
+
+
+def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, str]],
+                 catalog_texts: Optional[Dict[str, Dict[str, str]]] = None, encoder_dir=None,
+                 cache_dir=None, progress: bool = False) -> Dict[str, object]:
+    """Item texts {item id: {view: text}} -> {"view_vectors", "codes"} (in `item_ids` order)
+    and the embedding counts, through the artifact's sentence encoder (through the embedding
+    cache), frozen PCA and codebooks.
+
+    Args:
+      catalog_texts: the texts the artifact was built from ({item id: {view: text}} of its
+        items). A view text equal to one of theirs takes that item's view vector as it is, so
+        an item with an existing item's texts gets exactly that item's codes (projecting the
+        same embedding again can differ in the last bits, which can move a code where a view
+        has few distinct texts).
+
+    Raises:
+      ValueError: the encoder is not the artifact's, or an item lacks one of its views.
+    """
+    from tf_ccfrec.text import embeddings, encoder as encoder_lib
+
+    for item in item_ids:
+        missing = [view for view in artifact.views if view not in items.get(item, {})]
+        if missing:
+            raise ValueError(f"item {item!r}: no text for the views {missing} (the codes "
+                             f"have views {artifact.views})")
+    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir())
+    expected = artifact.manifest.get("encoder", {}).get("fingerprint")
+    if expected and expected != encoder.fingerprint:
+        raise ValueError(f"the sentence encoder at {encoder.checkpoint_dir} is not the one the "
+                         f"codes were built with (fingerprint {encoder.fingerprint}, the "
+                         f"artifact's {expected})")
+    embedded = embeddings.embed_views(list(item_ids), items, artifact.views, encoder, cache_dir,
+                                      progress)
+    view_vectors = project_views(artifact, embedded["vectors"])
+    if catalog_texts:
+        rows = {item: i for i, item in enumerate(artifact.item_ids)}
+        for v, view in enumerate(artifact.views):
+            known = {}
+            for item, texts in catalog_texts.items():
+                if item in rows:
+                    known.setdefault(embeddings.text_key(texts.get(view, "")), rows[item])
+            for i, item in enumerate(item_ids):
+                row = known.get(embeddings.text_key(items[item][view]))
+                if row is not None:
+                    view_vectors[i, v] = artifact.view_vectors[row, v]
+    return {"view_vectors": view_vectors, "codes": quantize_views(artifact, view_vectors),
+            "embedded": embedded["embedded"], "cached": embedded["cached"]}
