@@ -9,6 +9,8 @@
     ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
     ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
     ccfrec serve --model-base DIR --model-name NAME  TF Serving REST + gRPC APIs
+    ccfrec catalog add --model-base DIR --model-name NAME --items FILE
+                                                     new items served without retraining
     ccfrec pipeline run --input DIR --format F       the TFX pipeline, locally (LocalDagRunner)
     ccfrec pipeline compile --output FILE.json ...   the Kubeflow Pipelines v2 spec
 
@@ -172,6 +174,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = saved_model.export_run(args.model_dir, args.output, top_k=args.top_k,
                                   with_scann=not args.no_scann, overwrite=args.overwrite)
     print(json.dumps({"exported": storage.absolute(path)}))
+    return 0
+
+
+def cmd_catalog_add(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.export import catalog
+
+    summary = catalog.add_items(args.model_base, args.model_name, args.items,
+                                cache_dir=args.embedding_cache)
+    print(json.dumps(summary))
     return 0
 
 
@@ -403,6 +415,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-scann", action="store_true", help="no ScaNN index")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output")
     export.set_defaults(func=cmd_export)
+
+    catalog_parser = commands.add_parser(
+        "catalog", help="the served catalog").add_subparsers(dest="catalog_command",
+                                                             required=True)
+    add = catalog_parser.add_parser(
+        "add", help="new items served without retraining: the newest version under "
+                    "<base>/<name>/ written again as the next version with them")
+    add.add_argument("--model-base", required=True, help="directory holding <name>/<version>/")
+    add.add_argument("--model-name", required=True)
+    add.add_argument("--items", required=True,
+                     help="JSON Lines: {\"item_id\": ..., \"<view>\": \"text\", ...} per line")
+    add.add_argument("--embedding-cache", default=None,
+                     help="embedding cache root (default ~/.cache/tf-ccfrec/embeddings; '' off)")
+    add.set_defaults(func=cmd_catalog_add)
 
     serve = commands.add_parser(
         "serve", help="TF Serving's REST and gRPC APIs over <base>/<name>/<version>")

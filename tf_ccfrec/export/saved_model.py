@@ -35,8 +35,6 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
     Returns:
       output_dir.
     """
-    import tensorflow as tf
-
     from tf_ccfrec.export.serving_module import RetrievalModule
 
     table = model.item_vectors(training=False)
@@ -48,16 +46,26 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
                              model.config.max_history, top_k, id_lookup=id_lookup,
                              sampled_negatives=sampled_negatives, seed=seed,
                              history_vectors=history)
+    return write_module(module, item_ids, output_dir, with_scann, overwrite, info)
+
+
+def write_module(module, item_ids, output_dir: str, with_scann: bool = True,
+                 overwrite: bool = False, info: Optional[dict] = None) -> str:
+    """Writes a `RetrievalModule` as a version directory: the SavedModel, its warm-up records,
+    the ScaNN index (`with_scann`) and `assets.extra/ccfrec.json` (`info` added), staged and
+    moved into place with its completion marker. Returns output_dir."""
+    import tensorflow as tf
+
     with storage.atomic_directory(output_dir, overwrite=overwrite) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
-        warmup.write(staging, list(item_ids), model.config.max_history)
+        warmup.write(staging, list(item_ids), module.max_history)
         if with_scann:
             scann_index.write(os.path.join(staging, scann_index.DIRECTORY),
                               module.unit_items().numpy(), list(item_ids))
         storage.write_json(os.path.join(staging, EXPORT_INFO), {
-            "items": len(item_ids), "top_k": module.top_k,
-            "max_history": model.config.max_history, "temperature": model.config.temperature,
-            "scann": with_scann, **(info or {})})
+            **(info or {}), "items": len(item_ids), "top_k": module.top_k,
+            "max_history": module.max_history, "temperature": module.temperature,
+            "scann": with_scann})
     return output_dir
 
 
