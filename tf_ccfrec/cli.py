@@ -182,7 +182,7 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
     from tf_ccfrec.export import catalog
 
     summary = catalog.add_items(args.model_base, args.model_name, args.items,
-                                cache_dir=args.embedding_cache)
+                                cache_dir=args.embedding_cache, format_name=args.format)
     print(json.dumps(summary))
     return 0
 
@@ -426,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--model-name", required=True)
     add.add_argument("--items", required=True,
                      help="JSON Lines: {\"item_id\": ..., \"<view>\": \"text\", ...} per line")
+    from tf_ccfrec.export.catalog import FORMATS as ITEM_FORMATS
+
+    add.add_argument("--format", choices=ITEM_FORMATS, default="jsonl",
+                     help="the item file's format (default jsonl)")
     add.add_argument("--embedding-cache", default=None,
                      help="embedding cache root (default ~/.cache/tf-ccfrec/embeddings; '' off)")
     add.set_defaults(func=cmd_catalog_add)

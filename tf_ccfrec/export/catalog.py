@@ -10,8 +10,8 @@ version, with the new items appended.
 - The version is written whole (staged, completion marker last) or not at all; a running
   `ccfrec serve` picks it up.
 
-Item files are JSON Lines: one object per line with "item_id" and one string per text view of
-the codes (e.g. "title", "brand", "categories", "description"); a view may be "" but not every
+Item files are an LC-Rec `<D>.item.json`, an Amazon Reviews 2023 `meta_*.jsonl[.gz]`, or JSON
+Lines: one object per line with "item_id" and one string per text view of the codes (e.g. "title", "brand", "categories", "description"); a view may be "" but not every
 view of an item. Texts are cleaned as the catalog's were (`tf_ccfrec.data.text.clean_text`).
 """
 
@@ -29,6 +29,37 @@ from tf_ccfrec.data.text import clean_text
 
 
 FUSION_BATCH = 2048  # new items fused at a time
+
+
+FORMATS = ("jsonl", "lcrec", "amazon2023")
+
+
+def read_item_file(path: str, views: List[str], format_name: str = "jsonl"
+                   ) -> Dict[str, Dict[str, str]]:
+    """{item id: {view: cleaned text}} of an item file: JSON Lines (`read_items`), an LC-Rec
+    `<D>.item.json`, or an Amazon Reviews 2023 `meta_<Category>.jsonl[.gz]`.
+
+    Raises:
+      DataError: naming the file and the item or line at fault (nothing is skipped).
+    """
+    from tf_ccfrec.data import amazon2023, lcrec
+    from tf_ccfrec.data.errors import ErrorPolicy
+
+    if format_name == "jsonl":
+        return read_items(path, views)
+    if format_name == "lcrec":
+        items, _ = lcrec.read_item_json(path, ErrorPolicy("raise"), views)
+    elif format_name == "amazon2023":
+        items = amazon2023.read_meta(path, views, ErrorPolicy("raise"))
+    else:
+        raise DataError(f"unknown item file format {format_name!r}; known: "
+                        f"{', '.join(FORMATS)}")
+    for item, texts in items.items():
+        if not any(texts.values()):
+            raise DataError(f"{path}: item {item!r} has no text in any view {views}")
+    if not items:
+        raise DataError(f"{path}: no items")
+    return items
 
 
 def read_items(path: str, views: List[str]) -> Dict[str, Dict[str, str]]:
@@ -99,7 +130,8 @@ def newest_version(base: str, name: str) -> Tuple[int, str]:
 
 
 def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = None,
-              encoder_dir: Optional[str] = None) -> Dict[str, object]:
+              encoder_dir: Optional[str] = None, format_name: str = "jsonl"
+              ) -> Dict[str, object]:
     """Writes `<base>/<name>/<newest + 1>/`: the newest version with the items of `items_path`
     added. Returns a summary (versions, counts, seconds).
 
@@ -133,7 +165,7 @@ def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = 
                          "vocabulary cannot grow here")
     model, run = restore.load_run(run_dir)
     artifact = artifact_lib.reorder(artifact_lib.load(run["codes"]), run["item_ids"])
-    texts = read_items(items_path, artifact.views)
+    texts = read_item_file(items_path, artifact.views, format_name)
 
     ids = [x.decode() for x in served.item_ids.numpy()[1:]]
     table = served.item_table.numpy()
