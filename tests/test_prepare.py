@@ -92,3 +92,23 @@ def test_cli_prepare_and_skip(tmp_path):
     assert "examples      train 0 / valid 0 / test 2" in done.stdout
     statistics = json.loads((out / "statistics.json").read_text())
     assert statistics["problems"]["skipped"] == {"unknown_item": 1}
+
+
+def test_cold_items_are_out_of_training_and_listed(tmp_path, office_dir):
+    """--cold-items 0.1: a tenth of Office's items never appears in a training example, is
+    listed in cold_items.txt, and is still a valid/test target."""
+    result = subprocess.run(
+        [os.path.join(REPO, "bin", "ccfrec"), "data", "prepare", "--format", "lcrec", "--input",
+         office_dir, "--output", str(tmp_path / "cold"), "--cold-items", "0.1", "--seed", "3"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    statistics = prepare.load_statistics(str(tmp_path / "cold"))
+    cold = set(prepare.load_cold_items(str(tmp_path / "cold")))
+    order, _ = tfrecords.read_catalog(str(tmp_path / "cold"), statistics["views"])
+    assert statistics["cold_items"] == {"fraction": 0.1, "seed": 3, "count": len(cold)}
+    assert len(cold) == round(0.1 * len(order)) and cold <= set(order)
+    for example in tfrecords.read_examples(str(tmp_path / "cold"), "train"):
+        assert example.target not in cold and not cold & set(example.history)
+    test = tfrecords.read_examples(str(tmp_path / "cold"), "test")
+    assert 0 < sum(e.target in cold for e in test) < len(test)
+    assert len(test) == 4905  # every user keeps its test target

@@ -71,3 +71,21 @@ def test_k_core():
     assert set(core.items) == {"a", "b", "c"}
     assert filtering.k_core(data, 0) is data
     assert filtering.k_core(data, 3).sequences == {}
+
+
+def test_cold_items_leave_every_training_interaction():
+    data = _data({"u": ["a", "b", "c", "d", "e"], "v": ["c", "a", "b"], "w": ["b", "c", "d"]})
+    examples = splits.make_examples(data, max_history=5, cold=["b"])
+    assert [(e.history, e.target) for e in examples["train"]] == [(["a"], "c")]
+    # Held-out targets stay, cold or not; histories lose the cold training interactions.
+    assert [(e.user_id, e.history, e.target) for e in examples["valid"]] == [
+        ("u", ["a", "c"], "d"), ("v", ["c"], "a")]
+    assert [(e.user_id, e.history, e.target) for e in examples["test"]] == [
+        ("u", ["a", "c", "d"], "e"), ("v", ["c", "a"], "b"), ("w", ["c"], "d")]
+    assert splits.cold_items(list("abcdefghij"), 0.3, seed=1) == \
+        splits.cold_items(list("jihgfedcba"), 0.3, seed=1)
+    assert len(splits.cold_items(list("abcdefghij"), 0.3, seed=1)) == 3
+    assert splits.cold_items(list("abcdefghij"), 0.3, seed=1) != \
+        splits.cold_items(list("abcdefghij"), 0.3, seed=2)
+    with pytest.raises(ValueError, match="must be in \\[0, 1\\)"):
+        splits.cold_items(["a"], 1.0, seed=0)

@@ -100,3 +100,24 @@ def test_short_training_beats_popularity(tmp_path, office_users):
     assert popular["examples"] == result["test"]["examples"] == 1000
     assert result["test"]["ndcg@10"] > 1.2 * popular["ndcg@10"]
     assert result["test"]["recall@10"] > popular["recall@10"]
+
+
+def test_cold_and_warm_targets_are_reported(tmp_path, office_slice):
+    """A run on data with cold items reports warm- and cold-target metrics that split the
+    examples."""
+    from tf_ccfrec.data import prepare
+
+    prepared, codes = office_slice
+    raw = os.path.join(os.path.dirname(prepared), "raw")
+    cold_prepared = str(tmp_path / "cold")
+    prepare.prepare("lcrec", raw, cold_prepared, cold_fraction=0.2, cold_seed=0)
+    result = train.train(cold_prepared, codes, str(tmp_path / "run"), "ccfrec", SMALL,
+                         train.TrainConfig(batch_size=64, max_epochs=1, warmup_steps=5),
+                         verbose=0)
+    for split in ("valid", "test"):
+        metrics = result[split]
+        assert metrics["cold"]["examples"] + metrics["warm"]["examples"] == metrics["examples"]
+        assert metrics["cold"]["examples"] > 0
+        assert 0.0 <= metrics["cold"]["recall@10"] <= 1.0
+    again = restore.evaluate_run(str(tmp_path / "run"), "test")
+    assert again["cold"] == pytest.approx(result["test"]["cold"])

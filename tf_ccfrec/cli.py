@@ -84,7 +84,8 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 
     result = prepare.prepare(args.format, args.input, args.output, views=args.views,
                              max_history=args.max_history, on_error=args.on_error,
-                             k_core=args.k_core, overwrite=args.overwrite)
+                             k_core=args.k_core, overwrite=args.overwrite,
+                             cold_fraction=args.cold_items, cold_seed=args.seed)
     print(stats.format_statistics(result))
     print(stats.format_split_statistics(result))
     print(f"wrote {args.output}")
@@ -350,6 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
                               help="history items kept per example (default: %(default)s)")
     data_prepare.add_argument("--k-core", type=int, default=0,
                               help="k-core filtering of users and items (default: off)")
+    data_prepare.add_argument("--cold-items", type=float, default=0.0, metavar="FRACTION",
+                              help="keep this seeded fraction of the items out of every "
+                                   "training interaction (cold-start items; default 0)")
+    data_prepare.add_argument("--seed", type=int, default=0,
+                              help="seed of the cold-item draw (default 0)")
     data_prepare.add_argument("--overwrite", action="store_true",
                               help="replace an existing output directory")
     data_prepare.set_defaults(func=cmd_data_prepare)

@@ -66,17 +66,50 @@ def user_examples(user: str, sequence: List[str], user_roles: List[str],
         yield split, Example(user, list(history), sequence[position], position)
 
 
-def make_examples(data: SequenceDataset, max_history: int = 20) -> Dict[str, List[Example]]:
+def cold_items(item_ids: Sequence[str], fraction: float, seed: int) -> List[str]:
+    """A seeded `fraction` of the catalog's items (sorted), to be kept out of training.
+
+    Raises:
+      ValueError: a fraction outside [0, 1).
+    """
+    import numpy as np
+
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"the cold-item fraction must be in [0, 1), got {fraction}")
+    ordered = sorted(item_ids)
+    count = int(round(fraction * len(ordered)))
+    chosen = np.random.default_rng(seed).choice(len(ordered), size=count, replace=False)
+    return sorted(ordered[i] for i in chosen)
+
+
+def without_cold_training(sequence: List[str], user_roles: List[str], cold
+                          ) -> Tuple[List[str], List[str]]:
+    """(sequence, roles) with the training interactions of `cold` items removed; the held-out
+    targets stay, cold or not."""
+    kept = [(item, role) for item, role in zip(sequence, user_roles)
+            if not (role == "train" and item in cold)]
+    return [item for item, _ in kept], [role for _, role in kept]
+
+
+def make_examples(data: SequenceDataset, max_history: int = 20,
+                  cold: Sequence[str] = ()) -> Dict[str, List[Example]]:
     """Examples per split: every position with a non-empty history, in the dataset's user order.
 
     Training examples are every prefix of the training part of the sequence; validation and test
     examples see everything before their target (the test history includes the validation target).
+    With `cold` items, their training interactions are removed first: no training example
+    holds them (as target or in its history); they stay valid and test targets (and a cold
+    validation target is in its user's test history, as a held-out interaction).
     """
     if max_history < 1:
         raise ValueError(f"max_history must be >= 1, got {max_history}")
+    cold = frozenset(cold)
     examples: Dict[str, List[Example]] = {s: [] for s in SPLITS}
     for user, sequence in data.sequences.items():
-        for split, example in user_examples(user, sequence, roles(data, user), max_history):
+        user_roles = roles(data, user)
+        if cold:
+            sequence, user_roles = without_cold_training(sequence, user_roles, cold)
+        for split, example in user_examples(user, sequence, user_roles, max_history):
             examples[split].append(example)
     return examples
 

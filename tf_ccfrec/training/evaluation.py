@@ -179,13 +179,16 @@ def ranking_function(model, exclude_history: bool = False):
 
 def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
              exclude_history: bool = False, sampled_negatives: int = 0,
-             head: Optional[np.ndarray] = None, seed: int = 0) -> Dict[str, object]:
+             head: Optional[np.ndarray] = None, seed: int = 0,
+             cold: Optional[np.ndarray] = None) -> Dict[str, object]:
     """Metrics of `model` over every example of `dataset` (batches with "history", "target").
 
     Returns:
       recall@k, ndcg@k (full ranking) and examples; with `sampled_negatives`, sampled_hr@10 and
       sampled_ndcg@10; with `head` (bool [num_items + 1]), "head" and "tail" dicts of the same
-      metrics over the examples whose target is in / not in the head.
+      metrics over the examples whose target is in / not in the head; with `cold` (bool
+      [num_items + 1], `cold_items`), "warm" and "cold" dicts over the examples whose target
+      was / was not trained on.
     """
     scores_of = ranking_function(model, exclude_history)
     full, sampled, targets = [], [], []
@@ -201,7 +204,19 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
     full, targets = join(full), join(targets)
     sampled = join(sampled) if sampled_negatives else None
     result = _summary(full, sampled, ks)
-    if head is not None:
-        for name, rows in (("head", head[targets]), ("tail", ~head[targets])):
-            result[name] = _summary(full[rows], None if sampled is None else sampled[rows], ks)
+    for mask, names in ((head, ("head", "tail")), (cold, ("cold", "warm"))):
+        if mask is not None:
+            for name, rows in zip(names, (mask[targets], ~mask[targets])):
+                result[name] = _summary(full[rows], None if sampled is None else sampled[rows],
+                                        ks) if rows.any() else {"examples": 0}
     return result
+
+
+def cold_items(prepared_dir: str, item_ids) -> Optional[np.ndarray]:
+    """bool [num_items + 1]: the prepared dataset's cold-start items (None without them)."""
+    from tf_ccfrec.data import prepare
+
+    cold = set(prepare.load_cold_items(prepared_dir))
+    if not cold:
+        return None
+    return np.array([False] + [item in cold for item in item_ids])

@@ -94,6 +94,12 @@ class PreparedData:
 
         return evaluation.head_items(self.interactions())
 
+    def cold(self):
+        """bool [num_items + 1] of the cold-start items, or None (`evaluation.cold_items`)."""
+        from tf_ccfrec.training import evaluation
+
+        return evaluation.cold_items(self.prepared_dir, self.item_ids)
+
     def train_examples(self) -> int:
         from tf_ccfrec.data import prepare
 

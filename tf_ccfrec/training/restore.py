@@ -42,4 +42,5 @@ def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = 
     head = evaluation.head_items(evaluation.training_interactions(prepared, run["item_ids"]))
     return {"model": run["model"], "split": split, **evaluation.evaluate(
         model, data, exclude_history=exclude_history, sampled_negatives=sampled_negatives,
-        head=head, seed=run["train_config"]["seed"])}
+        head=head, seed=run["train_config"]["seed"],
+        cold=evaluation.cold_items(prepared, run["item_ids"]))}

@@ -287,12 +287,12 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
     train_seconds = time.time() - started  # this invocation's
     if storage.exists(storage.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
-    head = data.head()
+    head, cold = data.head(), data.cold()
 
     def final(split_data):
         return evaluation.evaluate(model, split_data, exclude_history=train_config.exclude_history,
                                    sampled_negatives=train_config.sampled_negatives, head=head,
-                                   seed=train_config.seed)
+                                   seed=train_config.seed, cold=cold)
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
