@@ -7,6 +7,7 @@
     ccfrec codes build --input DIR --output DIR      text embeddings -> PCA -> PQ/RQ codes
     ccfrec train --data DIR --codes DIR --output DIR training; one JSON line of metrics
     ccfrec evaluate --model-dir DIR                  full-ranking, sampled, head/tail metrics
+    ccfrec baseline --kind text-knn|popularity --data DIR   untrained baselines, same metrics
     ccfrec export --model-dir DIR --output DIR       SavedModel + ScaNN index for serving
     ccfrec serve --model-base DIR --model-name NAME  TF Serving REST + gRPC APIs
     ccfrec catalog add --model-base DIR --model-name NAME --items FILE
@@ -175,6 +176,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = saved_model.export_run(args.model_dir, args.output, top_k=args.top_k,
                                   with_scann=not args.no_scann, overwrite=args.overwrite)
     print(json.dumps({"exported": storage.absolute(path)}))
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    _prepare_tensorflow()
+    from tf_ccfrec.training import evaluation, inputs, text_knn
+
+    if args.kind == "text-knn":
+        result = text_knn.evaluate_prepared(args.data, args.split, args.sampled_negatives,
+                                            cache_dir=args.embedding_cache)
+    else:
+        from tf_ccfrec.data import prepare, tfrecords
+
+        views = prepare.load_statistics(args.data)["views"]
+        item_ids, _ = tfrecords.read_catalog(args.data, views)
+        counts = evaluation.training_interactions(args.data, item_ids)
+        result = {"model": "popularity", "split": args.split, **evaluation.popularity_metrics(
+            counts, inputs.make_dataset(args.data, args.split, item_ids, 1024),
+            sampled_negatives=args.sampled_negatives, head=evaluation.head_items(counts),
+            cold=evaluation.cold_items(args.data, item_ids))}
+    print(json.dumps(result))
     return 0
 
 
@@ -421,6 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-scann", action="store_true", help="no ScaNN index")
     export.add_argument("--overwrite", action="store_true", help="replace an existing output")
     export.set_defaults(func=cmd_export)
+
+    baseline = commands.add_parser(
+        "baseline", help="untrained baselines on a prepared dataset, sliced as `evaluate`")
+    baseline.add_argument("--kind", choices=("text-knn", "popularity"), required=True)
+    baseline.add_argument("--data", required=True, help="the prepared dataset")
+    baseline.add_argument("--split", choices=("valid", "test"), default="test")
+    baseline.add_argument("--sampled-negatives", type=int, default=100)
+    baseline.add_argument("--embedding-cache", default=None,
+                          help="embedding cache root (text-knn; default "
+                               "~/.cache/tf-ccfrec/embeddings; '' off)")
+    baseline.set_defaults(func=cmd_baseline)
 
     catalog_parser = commands.add_parser(
         "catalog", help="the served catalog").add_subparsers(dest="catalog_command",

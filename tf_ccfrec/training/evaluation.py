@@ -129,16 +129,25 @@ def head_items(counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:
     return head
 
 
-def popularity_metrics(counts: np.ndarray, dataset: tf.data.Dataset,
-                       ks: Sequence[int] = (5, 10)) -> Dict[str, float]:
-    """The popularity baseline: every user gets the catalog ordered by training interactions
-    (`training_interactions`; ties by index), scored like a model (full ranking)."""
+def popularity_ranking(counts: np.ndarray):
+    """`ranking_function`'s contract for the popularity baseline: every user gets the catalog
+    ordered by training interactions (`training_interactions`; ties by index)."""
     num_items = len(counts) - 1
     order = np.asarray(counts[1:], np.float64) + 0.5 * (1 - np.arange(num_items) / num_items)
     scores = tf.constant(order[np.newaxis], tf.float64)
-    ranks = [rank_of_target(tf.broadcast_to(scores, [tf.shape(b["target"])[0], num_items]),
-                            b["target"]).numpy() for b in dataset]
-    return _summary(np.concatenate(ranks) if ranks else np.zeros(0, int), None, ks)
+
+    def scores_of(history, targets):
+        batch = tf.broadcast_to(scores, [tf.shape(targets)[0], num_items])
+        return batch, rank_of_target(batch, targets)
+
+    return scores_of
+
+
+def popularity_metrics(counts: np.ndarray, dataset: tf.data.Dataset,
+                       ks: Sequence[int] = (5, 10), **slices) -> Dict[str, float]:
+    """The popularity baseline scored like a model (full ranking); `slices`: `head`, `cold`,
+    `sampled_negatives`, `seed` of `evaluate_ranking`."""
+    return evaluate_ranking(popularity_ranking(counts), len(counts) - 1, dataset, ks, **slices)
 
 
 def metrics_from_ranks(ranks: np.ndarray, ks: Sequence[int] = (5, 10),
@@ -190,14 +199,23 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
       [num_items + 1], `cold_items`), "warm" and "cold" dicts over the examples whose target
       was / was not trained on.
     """
-    scores_of = ranking_function(model, exclude_history)
+    return evaluate_ranking(ranking_function(model, exclude_history), model.num_items, dataset,
+                            ks, sampled_negatives, head, seed, cold)
+
+
+def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
+                     ks: Sequence[int] = (5, 10), sampled_negatives: int = 0,
+                     head: Optional[np.ndarray] = None, seed: int = 0,
+                     cold: Optional[np.ndarray] = None) -> Dict[str, object]:
+    """`evaluate` of any scorer: `scores_of(history, targets)` -> (scores float [b, num_items],
+    0-based target ranks [b]) (`ranking_function`'s contract)."""
     full, sampled, targets = [], [], []
     for batch in dataset:
         scores, ranks = scores_of(batch["history"], batch["target"])
         full.append(ranks.numpy())
         targets.append(batch["target"].numpy())
         if sampled_negatives:
-            negatives = draw_negatives(batch["history"], batch["target"], model.num_items,
+            negatives = draw_negatives(batch["history"], batch["target"], num_items,
                                        sampled_negatives, seed)
             sampled.append(rank_among_negatives(scores, batch["target"], negatives).numpy())
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, int)  # noqa: E731
