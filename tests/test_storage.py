@@ -173,6 +173,7 @@ def test_export_and_scann_index_on_remote_storage_and_served_from_there(ram):
     """The SavedModel, its ScaNN index and the registry the server uses, all on ram://."""
     from tests.test_export import ITEM_IDS, _model
     from tf_ccfrec.export import saved_model, scann_index
+    from tf_ccfrec.serving import model_config
     from tf_ccfrec.serving.registry import ModelRegistry
 
     model, popularity = _model()
@@ -189,9 +190,11 @@ def test_export_and_scann_index_on_remote_storage_and_served_from_there(ram):
     assert [ids[i] for i in neighbors[0]] == [x.decode() for x in exact["item_ids"][0].numpy()]
     # A version still being copied (no marker yet) is not taken, and not marked failed.
     storage.write_text(storage.join(base, "ccfrec", "2", "saved_model.pb"), "half-copied")
-    registry = ModelRegistry(base, "ccfrec")
+    [config] = model_config.single(base, "ccfrec")
+    registry = ModelRegistry(config)
     registry.refresh()
-    assert registry.available() == [1] and registry.failed == {}
+    assert registry.available() == [1]
+    assert {v: s.state for v, s in registry.statuses()} == {1: "AVAILABLE", 2: "START"}
 
 
 # Builtin file IO that would turn a gs:// path into a local directory. Library and pipeline code
