@@ -100,6 +100,10 @@ class TransformedData:
         head[0] = False
         return head
 
+    def cold(self):
+        """None: the pipeline's splits keep every item in training (no cold-start items)."""
+        return None
+
     def train_examples(self) -> int:
         return int(len(self.columns("train")["target"]))
 
