@@ -118,12 +118,10 @@ def newest_version(base: str, name: str) -> Tuple[int, str]:
     Raises:
       FileNotFoundError: there is none.
     """
+    from tf_ccfrec.export.saved_model import version_directories
+
     directory = storage.join(base, name)
-    versions = sorted((int(e.rstrip("/")) for e in (storage.listdir(directory)
-                                                    if storage.isdir(directory) else [])
-                       if e.rstrip("/").isdigit()), reverse=True)
-    for version in versions:
-        path = storage.join(directory, str(version))
+    for version, path in sorted(version_directories(directory).items(), reverse=True):
         if storage.is_complete(path):
             return version, path
     raise FileNotFoundError(f"{directory}: no whole exported version to add items to")

@@ -7,7 +7,7 @@ reader would take."""
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -91,3 +91,13 @@ def load(path: str):
 
     storage.check_complete(path, "the SavedModel")
     return tf.saved_model.load(path)
+
+
+def version_directories(directory: str) -> Dict[int, str]:
+    """{version: directory} of the `<version>/` directories under a model's directory (local
+    or remote storage; {} when it does not exist)."""
+    if not storage.isdir(directory):
+        return {}
+    names = [entry.rstrip("/") for entry in storage.listdir(directory)]
+    return {int(name): storage.join(directory, name) for name in names
+            if name.isdigit() and storage.isdir(storage.join(directory, name))}

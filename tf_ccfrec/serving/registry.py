@@ -123,20 +123,15 @@ def release(version: LoadedVersion) -> None:
 
 
 def _error_code(error: Exception) -> str:
+    """TF Serving's error_code name of a load failure."""
     import tensorflow as tf
+    from tensorflow.core.protobuf import error_codes_pb2
 
-    if isinstance(error, tf.errors.OpError):
-        return _OP_CODES.get(error.error_code, "UNKNOWN")
+    if isinstance(error, tf.errors.OpError) and error.error_code in error_codes_pb2.Code.values():
+        return error_codes_pb2.Code.Name(error.error_code)
     if isinstance(error, (FileNotFoundError, storage.IncompleteOutput)):
         return "NOT_FOUND"
     return "UNKNOWN"
-
-
-_OP_CODES = {1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
-             5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED",
-             8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
-             11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
-             15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
 
 
 def fingerprint(path: str) -> Tuple[tuple, ...]:
@@ -168,13 +163,9 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     def _on_disk(self) -> Dict[int, str]:
-        """Version directories under the model's directory (local or remote storage)."""
-        if not storage.isdir(self.directory):
-            return {}
-        return {int(entry.rstrip("/")): storage.join(self.directory, entry.rstrip("/"))
-                for entry in storage.listdir(self.directory)
-                if entry.rstrip("/").isdigit()
-                and storage.isdir(storage.join(self.directory, entry.rstrip("/")))}
+        from tf_ccfrec.export.saved_model import version_directories
+
+        return version_directories(self.directory)
 
     def _set(self, version: int, status: VersionStatus) -> None:
         with self._lock:
@@ -188,17 +179,17 @@ class ModelRegistry:
                                              "it lists)"))
             return None
         try:
-            print_ = fingerprint(path)
+            files = fingerprint(path)
         except Exception:  # noqa: BLE001  (removed while listed: looked at again next time)
             return None
-        if self._failed.get(version) == print_:
+        if self._failed.get(version) == files:
             return None
         self._set(version, VersionStatus(LOADING))
         try:
             loaded = load_version(self.name, path, version, self.warmup)
         except Exception as error:  # noqa: BLE001  (any failure: this version is not served)
             message = f"{type(error).__name__}: {error}"[:1000]
-            self._failed[version] = print_
+            self._failed[version] = files
             self._set(version, VersionStatus(END, _error_code(error), message))
             log.warning("version %s of %s does not load (tried again when its directory "
                         "changes): %s", version, self.name, message)

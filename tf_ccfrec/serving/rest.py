@@ -35,7 +35,7 @@ def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status, dumps=_dumps)
 
 
-def status_json(name, statuses) -> dict:
+def status_json(statuses) -> dict:
     return {"model_version_status": [
         {"version": str(v), "state": s.state,
          "status": {"error_code": s.error_code, "error_message": s.error_message}}
@@ -113,7 +113,7 @@ class RestApi:
                                                    match["label"])
             except LookupError as failure:
                 return error(404, str(failure))
-            return web.json_response(status_json(match["name"], statuses), dumps=_dumps)
+            return web.json_response(status_json(statuses), dumps=_dumps)
         try:
             version = self.servables.resolve(match["name"], version_number, match["label"])
         except LookupError as failure:
