@@ -140,3 +140,39 @@ def test_item_files_of_the_dataset_formats(tmp_path):
     lcrec.write_text(json.dumps({"903": {"title": "", "brand": ""}}))
     with pytest.raises(DataError, match="item '903' has no text in any view"):
         catalog.read_item_file(str(lcrec), VIEWS, "lcrec")
+
+
+def test_catalog_add_keeps_an_export_s_own_id_lookup(served, tmp_path):
+    """An export whose ids another lookup maps (the pipeline's tf.Transform graph; here one
+    that lower-cases): the trained ids keep that lookup, the added ids follow the catalog, and
+    a second add extends the first's list (indices stay put)."""
+    from tf_ccfrec.export import catalog, saved_model
+    from tf_ccfrec.training import restore
+
+    base = tmp_path / "serving"
+    model, run = restore.load_run(str(served["root"] / "run"))
+    saved_model.export(model, run["item_ids"], np.arange(len(run["item_ids"]) + 1),
+                       str(base / "m" / "1"), top_k=5,
+                       id_lookup=serving_server.NormalizingLookup(run["item_ids"]),
+                       info={"model": "ccfrec", "run": str(served["root"] / "run")})
+    one = saved_model.load(str(base / "m" / "1"))
+    existing = served["ids"][3]
+    for version, item in ((2, "New-Lamp"), (3, "New-Pen")):
+        path = tmp_path / f"{item}.jsonl"
+        path.write_text(json.dumps({"item_id": item, "title": f"{item} for the desk",
+                                    "brand": "Acme"}) + "\n")
+        summary = catalog.add_items(str(base), "m", str(path), cache_dir=served["cache"])
+        assert summary["version"] == version and summary["added"] == 1
+    three = saved_model.load(str(base / "m" / "3"))
+    known = three.signatures["embed_items"](item_ids=tf.constant(
+        [existing.upper(), "New-Lamp", "New-Pen", "new-pen", "nothing"]))["known"].numpy()
+    assert known.tolist() == [True, True, True, False, False]
+    n = len(served["ids"])
+    assert three.lookup_ids(tf.constant(["New-Lamp", "New-Pen"])).numpy().tolist() == \
+        [n + 1, n + 2]
+    answer = three.signatures["serving_default"](history=tf.constant([["New-Pen", "New-Lamp"]]))
+    assert answer["known_items"].numpy().tolist() == [2]
+    np.testing.assert_array_equal(three.item_table.numpy()[:n + 1], one.item_table.numpy())
+    assert catalog.added_texts(str(base / "m" / "3")) == {
+        "New-Lamp": {"title": "New-Lamp for the desk", "brand": "Acme"},
+        "New-Pen": {"title": "New-Pen for the desk", "brand": "Acme"}}

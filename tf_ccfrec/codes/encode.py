@@ -5,6 +5,7 @@ own items do not move."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict, Optional
 
 import numpy as np
@@ -106,3 +107,22 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
                     view_vectors[i, v] = artifact.view_vectors[row, v]
     return {"view_vectors": view_vectors, "codes": quantize_views(artifact, view_vectors),
             "embedded": embedded["embedded"], "cached": embedded["cached"]}
+
+
+def recode(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, str]],
+           catalog_texts: Optional[Dict[str, Dict[str, str]]] = None, encoder_dir=None,
+           cache_dir=None, manifest: Optional[Dict[str, object]] = None) -> CodeArtifact:
+    """The artifact of another catalog (`item_ids` with their `items` texts) under this
+    artifact's frozen PCA and codebooks: the codes component's "encode with the existing
+    codebooks" mode, so that a model trained on `artifact`'s codes reads the new ones.
+    `catalog_texts`, `encoder_dir`, `cache_dir`: as for `encode_texts`."""
+    from tf_ccfrec.codes.usage import code_usage
+
+    coded = encode_texts(artifact, item_ids, items, catalog_texts, encoder_dir, cache_dir)
+    arrays = dict(artifact.arrays, item_ids=np.array(list(item_ids)), codes=coded["codes"],
+                  view_vectors=coded["view_vectors"])
+    info = {**artifact.manifest, **(manifest or {}), "items": len(item_ids),
+            "usage": code_usage(coded["codes"], artifact.config.codebook_size),
+            "encoded_with_existing_codebooks": {"embedded": coded["embedded"],
+                                                "cached": coded["cached"]}}
+    return dataclasses.replace(artifact, arrays=arrays, manifest=info)

@@ -29,6 +29,7 @@ from tf_ccfrec.data.text import clean_text
 
 
 FUSION_BATCH = 2048  # new items fused at a time
+ADDED_TEXTS = "added_items.json"  # in assets.extra/: {item id: {view: text}} added since training
 
 
 FORMATS = ("jsonl", "lcrec", "amazon2023")
@@ -131,24 +132,28 @@ def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = 
               encoder_dir: Optional[str] = None, format_name: str = "jsonl"
               ) -> Dict[str, object]:
     """Writes `<base>/<name>/<newest + 1>/`: the newest version with the items of `items_path`
-    added. Returns a summary (versions, counts, seconds).
+    added (`extend_version`). Returns a summary (versions, counts, seconds).
 
     Raises:
       DataError: a bad item file (nothing written).
-      ValueError: an export this cannot extend (no training run recorded, or ids mapped by a
-        tf.Transform graph).
+      ValueError: an export this cannot extend (see `extend_version`), or nothing to add.
     """
-    import tensorflow as tf
-
-    from tf_ccfrec.codes import artifact as artifact_lib, encode
-    from tf_ccfrec.data import tfrecords
-    from tf_ccfrec.export import saved_model
-    from tf_ccfrec.export.serving_module import RetrievalModule
-    from tf_ccfrec.layers.code_embedding import codes_to_tokens
-    from tf_ccfrec.training import restore
-
     started = time.time()
     version, path = newest_version(base, name)
+    views = export_views(path)
+    texts = read_item_file(items_path, views, format_name)
+    output = storage.join(base, name, str(version + 1))
+    summary = extend_version(path, texts, output, cache_dir=cache_dir, encoder_dir=encoder_dir,
+                             info={"from_version": version,
+                                   "catalog_added_from": storage.absolute(items_path)})
+    return {"version": version + 1, "from_version": version, **summary,
+            "seconds": round(time.time() - started, 1)}
+
+
+def _run_of(path: str) -> Tuple[Dict[str, object], str]:
+    """(export info, training run directory) of an exported version, checked."""
+    from tf_ccfrec.export import saved_model
+
     info = storage.read_json(storage.join(path, saved_model.EXPORT_INFO))
     run_dir = info.get("run")
     if not run_dir or not storage.exists(storage.join(run_dir, "config.json")):
@@ -157,27 +162,114 @@ def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = 
     if info.get("model") != "ccfrec":
         raise ValueError(f"{path}: a {info.get('model')} export; only CCFRec (no item-id "
                          "table) serves items it was not trained on")
+    return info, run_dir
+
+
+def export_codes(path: str):
+    """The code artifact an exported version's model was trained with (its PCA and codebooks
+    code new items), in the model's item order."""
+    from tf_ccfrec.codes import artifact as artifact_lib
+    from tf_ccfrec.training import train
+
+    _, run_dir = _run_of(path)
+    run = storage.read_json(storage.join(run_dir, "config.json"))
+    artifact = artifact_lib.load(run["codes"])
+    order = storage.join(run_dir, train.ITEM_ORDER)
+    if storage.exists(order):
+        artifact = artifact_lib.reorder(artifact, storage.read_bytes(order).decode().splitlines())
+    return artifact
+
+
+def export_views(path: str) -> List[str]:
+    """The text views of an exported version's codes."""
+    from tf_ccfrec.codes import artifact as artifact_lib
+
+    _, run_dir = _run_of(path)
+    codes = storage.read_json(storage.join(run_dir, "config.json"))["codes"]
+    return list(storage.read_json(storage.join(codes, artifact_lib.MANIFEST_FILE))["views"])
+
+
+def trained_texts(path: str) -> Dict[str, Dict[str, str]]:
+    """{item id: {view: text}} of the catalog an exported version's codes were built from: the
+    prepared data of a `ccfrec train` run, or the catalog examples of a pipeline run ({} when
+    neither is recorded)."""
+    from tf_ccfrec.data import tfrecords
+
+    _, run_dir = _run_of(path)
+    run = storage.read_json(storage.join(run_dir, "config.json"))
+    views = export_views(path)
+    texts: Dict[str, Dict[str, str]] = {}
+    catalog = export_codes(path).manifest.get("catalog")
+    if run.get("prepared"):
+        texts = tfrecords.read_catalog(run["prepared"], views)[1]
+    elif catalog:
+        files = sorted(storage.glob(storage.join(catalog, "Split-catalog", "*")))
+        if files:
+            _, items, _ = tfrecords.read_catalog_files(files)
+            texts = {item: {view: values.get(view, "") for view in views}
+                     for item, values in items.items()}
+    return {**texts, **added_texts(path)}
+
+
+def added_texts(path: str) -> Dict[str, Dict[str, str]]:
+    """{item id: {view: text}} of the items added to an exported version since training."""
+    added = storage.join(path, "assets.extra", ADDED_TEXTS)
+    return storage.read_json(added) if storage.exists(added) else {}
+
+
+def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
+                   cache_dir: Optional[str] = None, encoder_dir: Optional[str] = None,
+                   coded=None, info: Optional[Dict[str, object]] = None) -> Dict[str, object]:
+    """The library call under `ccfrec catalog add` and the pipeline's catalog refresh: writes
+    `output`, the exported version at `path` with the items of `texts` ({item id: {view:
+    text}}) that are new or whose text changed, coded by the model's own encoder and codebooks
+    and fused by its trained fusion. Existing vectors are copied bit for bit; new items have
+    popularity 0; ids the export maps by another lookup (the pipeline's tf.Transform graph)
+    keep it, and the new ids follow (`added_ids`).
+
+    Args:
+      coded: the texts' codes already computed (a `CodeArtifact` holding every item of
+        `texts`, e.g. the codes component's "existing codebooks" output); None: encode here.
+      info: extra facts recorded in the new version's `assets.extra/ccfrec.json`.
+
+    Returns:
+      counts: items, added, reencoded, unchanged, embedded_texts, cached_texts.
+
+    Raises:
+      ValueError: an export this cannot extend (no training run recorded, not CCFRec, a
+        lookup it did not save), or nothing new in `texts` (no version written).
+    """
+    import tensorflow as tf
+
+    from tf_ccfrec.codes import artifact as artifact_lib, encode
+    from tf_ccfrec.export import added_ids, saved_model
+    from tf_ccfrec.export.serving_module import RetrievalModule
+    from tf_ccfrec.layers.code_embedding import codes_to_tokens
+    from tf_ccfrec.training import restore
+
+    base_info, run_dir = _run_of(path)
     served = saved_model.load(path)
-    if getattr(served, "id_lookup", None) is not None:
-        raise ValueError(f"{path}: item ids are mapped by a tf.Transform graph, whose "
-                         "vocabulary cannot grow here")
     model, run = restore.load_run(run_dir)
-    artifact = artifact_lib.reorder(artifact_lib.load(run["codes"]), run["item_ids"])
-    texts = read_item_file(items_path, artifact.views, format_name)
+    artifact = export_codes(path)
+    catalog_texts = trained_texts(path)
 
     ids = [x.decode() for x in served.item_ids.numpy()[1:]]
     table = served.item_table.numpy()
     history = served.history_table.numpy() if model.config.history_vector != "paper" else None
     popularity = np.concatenate([[0], np.rint(np.expm1(served.log_popularity.numpy()))])
-    _, catalog_texts = tfrecords.read_catalog(run["prepared"], artifact.views)
     position = {item: i for i, item in enumerate(ids)}
     changed = [i for i in texts if i in position and catalog_texts.get(i) != texts[i]]
     added = [i for i in texts if i not in position]
     if not changed and not added:
-        raise ValueError(f"{items_path}: every item is in version {version} with the same "
-                         "texts; no version written")
-    coded = encode.encode_texts(artifact, changed + added, texts, catalog_texts,
-                                encoder_dir=encoder_dir, cache_dir=cache_dir)
+        raise ValueError(f"every item is in {path} with the same texts; no version written")
+    if coded is None:
+        coded = encode.encode_texts(artifact, changed + added, texts, catalog_texts,
+                                    encoder_dir=encoder_dir, cache_dir=cache_dir)
+        counts = {"embedded_texts": coded["embedded"], "cached_texts": coded["cached"]}
+    else:
+        coded = artifact_lib.reorder(coded, changed + added)
+        coded = {"codes": coded.codes, "view_vectors": coded.view_vectors}
+        counts = {"embedded_texts": 0, "cached_texts": 0}
     tokens = codes_to_tokens(coded["codes"].astype(np.int32), artifact.config.codebook_size)
     rows, history_rows = [], []
     for start in range(0, len(tokens), FUSION_BATCH):
@@ -194,23 +286,22 @@ def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = 
         table[position[item] + 1] = rows[k]
         if history is not None:
             history[position[item] + 1] = history_rows[k]
-    new_rows = rows[len(changed):]
-    table = np.concatenate([table, new_rows])
+    table = np.concatenate([table, rows[len(changed):]])
     if history is not None:
         history = np.concatenate([history, history_rows[len(changed):]])
     popularity = np.concatenate([popularity, np.zeros(len(added))]).astype(np.int64)
     all_ids = ids + added
+    lookup = (added_ids.extend(served, added) if getattr(served, "id_lookup", None) is not None
+              else None)
     module = RetrievalModule(model.encoder, table, all_ids, popularity, model.config.temperature,
-                             model.config.max_history, int(info["top_k"]),
+                             model.config.max_history, int(base_info["top_k"]),
+                             id_lookup=lookup,
                              sampled_negatives=run["train_config"]["sampled_negatives"],
                              seed=run["train_config"]["seed"], history_vectors=history)
-    output = storage.join(base, name, str(version + 1))
-    saved_model.write_module(module, all_ids, output, bool(info.get("scann")), info={
-        **info, "from_version": version, "added_items": len(added),
-        "reencoded_items": len(changed),
-        "catalog_added_from": storage.absolute(items_path)})
-    return {"version": version + 1, "from_version": version, "path": storage.absolute(output),
-            "items": len(all_ids), "added": len(added), "reencoded": len(changed),
-            "unchanged": len(texts) - len(added) - len(changed),
-            "embedded_texts": coded["embedded"], "cached_texts": coded["cached"],
-            "seconds": round(time.time() - started, 1)}
+    new_texts = {**added_texts(path), **{item: texts[item] for item in changed + added}}
+    saved_model.write_module(module, all_ids, output, bool(base_info.get("scann")), info={
+        **base_info, **(info or {}), "added_items": len(added), "reencoded_items": len(changed)},
+        extra_json={ADDED_TEXTS: new_texts})
+    return {"path": storage.absolute(output), "items": len(all_ids), "added": len(added),
+            "reencoded": len(changed), "unchanged": len(texts) - len(added) - len(changed),
+            **counts}

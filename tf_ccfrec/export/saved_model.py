@@ -50,10 +50,12 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
 
 
 def write_module(module, item_ids, output_dir: str, with_scann: bool = True,
-                 overwrite: bool = False, info: Optional[dict] = None) -> str:
+                 overwrite: bool = False, info: Optional[dict] = None,
+                 extra_json: Optional[Dict[str, object]] = None) -> str:
     """Writes a `RetrievalModule` as a version directory: the SavedModel, its warm-up records,
-    the ScaNN index (`with_scann`) and `assets.extra/ccfrec.json` (`info` added), staged and
-    moved into place with its completion marker. Returns output_dir."""
+    the ScaNN index (`with_scann`), `assets.extra/ccfrec.json` (`info` added) and
+    `assets.extra/<name>` for each of `extra_json`, staged and moved into place with its
+    completion marker. Returns output_dir."""
     import tensorflow as tf
 
     with storage.atomic_directory(output_dir, overwrite=overwrite) as staging:
@@ -66,6 +68,8 @@ def write_module(module, item_ids, output_dir: str, with_scann: bool = True,
             **(info or {}), "items": len(item_ids), "top_k": module.top_k,
             "max_history": module.max_history, "temperature": module.temperature,
             "scann": with_scann})
+        for name, value in (extra_json or {}).items():
+            storage.write_json(os.path.join(staging, "assets.extra", name), value)
     return output_dir
 
 

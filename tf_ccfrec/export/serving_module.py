@@ -68,13 +68,19 @@ class RetrievalModule(tf.Module):
         self.table = None if id_lookup is not None else tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(list(item_ids)), tf.range(1, len(item_ids) + 1, dtype=tf.int32)), 0)
+        if id_lookup is not None:
+            # Saved as a function of its own, so a later version can call it again
+            # (`tf_ccfrec.export.added_ids`: `ccfrec catalog add` on this export).
+            self.lookup_ids = tf.function(
+                lambda ids: tf.cast(id_lookup(ids), tf.int32),
+                input_signature=[tf.TensorSpec([None], tf.string, name="ids")])
 
     # -- building blocks -----------------------------------------------------------------
 
     def index_of(self, ids):
         """string ids (any shape) -> int32 indices (0 = unknown)."""
         if self.id_lookup is not None:
-            return self.id_lookup(ids)
+            return tf.reshape(self.lookup_ids(tf.reshape(ids, [-1])), tf.shape(ids))
         return self.table.lookup(ids)
 
     def indices(self, history):
