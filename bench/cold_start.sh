@@ -8,7 +8,8 @@
 # Usage: bench/cold_start.sh [BUDGET_MINUTES] [DATASET ...]
 #   BUDGET_MINUTES  training budget of each run (default 7)
 #   DATASET         office beauty (default office)
-# Writes out/cold/<dataset>/ and prints one JSON line per model (docs/results.md, cold start).
+# Writes out/cold/<dataset>/ with one JSON file per row under results/, then prints the table
+# and draws docs/results/cold_start.png (bench/cold_start_table.py; docs/results.md, cold start).
 set -eu
 cd "$(dirname "$0")/.."
 budget=${1:-7}
@@ -21,7 +22,7 @@ for dataset in $datasets; do
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
     esac
     out=out/cold/$dataset
-    mkdir -p "$out"
+    mkdir -p "$out/results"
     for variant in cold full; do
         cold=""
         [ $variant = cold ] && cold="--cold-items 0.1 --seed 0"
@@ -39,11 +40,14 @@ for dataset in $datasets; do
             --time-budget-minutes "$budget" --no-progress > "$dir.log" 2>&1
     done
     for model in ccfrec-cold sasrec-cold; do
-        bin/ccfrec evaluate --model-dir "$out/$model" --split test
+        bin/ccfrec evaluate --model-dir "$out/$model" --split test > "$out/results/$model.json"
     done
     # The full-data model on the cold split's test examples (the same users and targets).
-    bin/ccfrec evaluate --model-dir "$out/ccfrec-full" --split test --data "$out/cold-prepared"
+    bin/ccfrec evaluate --model-dir "$out/ccfrec-full" --split test --data "$out/cold-prepared" \
+        > "$out/results/ccfrec-full.json"
     for kind in text-knn popularity; do
-        bin/ccfrec baseline --kind $kind --data "$out/cold-prepared" --split test
+        bin/ccfrec baseline --kind $kind --data "$out/cold-prepared" --split test \
+            > "$out/results/$kind.json"
     done
 done
+bin/env-run python bench/cold_start_table.py --output docs/results/cold_start.png out/cold/*/results

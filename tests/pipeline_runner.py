@@ -2,7 +2,11 @@
 model, for the pipeline tests:
 
     python -m tests.pipeline_runner ROOT USERS [--max-history N] [--min-length N]
-        [--running-mode MODE --workers N]
+        [--running-mode MODE --workers N] [--day-two JSON]
+
+`--day-two` takes PipelineConfig fields as JSON (input_pattern, catalog_pattern, item_format,
+window_spans, warm_start, catalog_only, ...) over a raw directory the caller laid out (USERS
+unused then).
 
 Prints "finished: NODE STATE SECONDS" as each component finishes, and the run summary as JSON
 on its last line."""
@@ -32,11 +36,13 @@ def office_subset(directory: str, users: int, min_length: int = 0) -> str:
 
 
 def config(root: str, users: int, max_history: int = 20, min_length: int = 0,
-           running_mode: str = "in_memory", workers: int = 1):
+           running_mode: str = "in_memory", workers: int = 1, day_two=None):
     from tfx_pipeline.pipeline.configs import PipelineConfig
 
+    raw = os.path.join(root, "raw")
     return PipelineConfig(
-        input_dir=office_subset(os.path.join(root, "raw"), users, min_length), format="lcrec",
+        input_dir=raw if day_two else office_subset(raw, users, min_length), format="lcrec",
+        **(day_two or {}),
         pipeline_root=os.path.join(root, "tfx"),
         serving_model_dir=os.path.join(root, "serving", "ccfrec"), max_history=max_history,
         codes={"pca_dim": 16, "codes_per_view": 2, "codebook_size": 16},
@@ -59,12 +65,14 @@ def main(argv):
     parser.add_argument("--min-length", type=int, default=0)
     parser.add_argument("--running-mode", default="in_memory")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--day-two", type=json.loads, default=None)
     args = parser.parse_args(argv)
     def progress(node, state, seconds):
         print(f"finished: {node} {state} {seconds:.1f}", flush=True)
 
     summary = local_runner.run(config(args.root, args.users, args.max_history, args.min_length,
-                                      args.running_mode, args.workers), progress=progress)
+                                      args.running_mode, args.workers, args.day_two),
+                               progress=progress)
     print(json.dumps(summary, default=str))
 
 

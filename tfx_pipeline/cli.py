@@ -42,6 +42,9 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         beam_args=list(args.beam_arg or []),
         direct_num_workers=args.direct_num_workers,
         direct_running_mode=args.direct_running_mode,
+        input_pattern=args.input_pattern, catalog_pattern=args.catalog_pattern,
+        item_format=args.item_format, window_spans=args.window_spans,
+        warm_start=args.warm_start, catalog_only=args.catalog_only,
         enable_cache=not getattr(args, "no_cache", False))
 
 
@@ -129,6 +132,24 @@ def _common(p: argparse.ArgumentParser, local: bool) -> None:
     p.add_argument("--format", required=True, choices=readers.FORMATS)
     p.add_argument("--views", type=lambda t: [v for v in t.split(",") if v],
                    help="comma-separated text views (default: every text field)")
+    p.add_argument("--input-pattern", default="*",
+                   help="the interaction files under --input; TFX's {SPAN} picks the newest "
+                        "span, whose directory is the dataset (e.g. "
+                        "'interactions/span-{SPAN}/*'; default every file of --input)")
+    p.add_argument("--catalog-pattern", default=None,
+                   help="the catalog's files under --input, may hold {SPAN} (default: "
+                        "--input-pattern, the dataset's own catalog)")
+    p.add_argument("--item-format", choices=("jsonl", "lcrec", "amazon2023"), default="",
+                   help="the catalog pattern matches item files of this format (as "
+                        "`ccfrec catalog add --items` reads)")
+    p.add_argument("--window-spans", type=int, default=1, metavar="N",
+                   help="train on the newest N interaction spans (default 1)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="start from the latest blessed model's weights and code the catalog "
+                        "with its codebooks (CCFRec)")
+    p.add_argument("--catalog-only", action="store_true",
+                   help="the catalog-refresh pipeline: the newest catalog span added to the "
+                        "latest blessed model without the Trainer, evaluated and pushed")
     p.add_argument("--max-history", type=int, default=20)
     p.add_argument("--k-core", type=int, default=0)
     p.add_argument("--schema", default=CURATED_SCHEMA,

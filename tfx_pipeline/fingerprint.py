@@ -33,6 +33,7 @@ ENTRY_MODULES: Dict[str, Tuple[str, ...]] = {
     "CuratedSchemaGen": ("tfx_pipeline.components.curated_schema",),
     "AnomaliesGate": ("tfx_pipeline.components.anomalies_gate",),
     "SemanticCodesGen": ("tfx_pipeline.components.semantic_codes",),
+    "CatalogRefresh": ("tfx_pipeline.components.catalog_refresh",),
     "Transform": ("tfx_pipeline.models.preprocessing",),
     "CCFRecTrainer": ("tfx_pipeline.components.trainer", "tfx_pipeline.models.model"),
     "Evaluator": ("tfx_pipeline.models.retrieval_metrics",),

@@ -192,10 +192,15 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
 
 def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
-        verbose: int = 1, codes_dir: Optional[str] = None):
+        verbose: int = 1, codes_dir: Optional[str] = None,
+        initial_weights: Optional[str] = None):
     """Trains `model_name` on `data` (`inputs.PreparedData` or an object with its methods) with
     the items of `artifact` in `data.item_ids` order; writes to `output_dir`: `checkpoints/`
     (resumable), `tensorboard/`, `history.json`, `metrics.json`, `config.json`, item_ids.txt.
+
+    `initial_weights`: a run directory whose best weights start the model (warm start; its
+    model must have the same shapes: CCFRec's weights do not depend on the catalog). A
+    checkpoint in `output_dir` (an interrupted run) takes precedence.
 
     Returns:
       (metrics as `train` returns them, the model with its best weights).
@@ -239,17 +244,20 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
         # Build the variables before restoring: one loss evaluation on a batch.
         model.compute_loss(next(iter(valid_data)), training=False)
+        if initial_weights:
+            load_best_weights(model, os.path.join(initial_weights, "checkpoints"))
     # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
     with distribute.worker_directory(output_dir, strategy) as write_dir:
         result = _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,
                            write_dir, model_name, model_config, train_config, steps_per_epoch,
-                           distribute.ChiefDecision(strategy), replicas, verbose, codes_dir)
+                           distribute.ChiefDecision(strategy), replicas, verbose, codes_dir,
+                           initial_weights)
     return result, model
 
 
 def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir, write_dir,
               model_name, model_config, train_config, steps_per_epoch, decide, replicas,
-              verbose, codes_dir):
+              verbose, codes_dir, initial_weights=None):
     """`fit` after the model is built: restores from `output_dir`, writes to `write_dir`."""
     storage.makedirs(write_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
@@ -312,7 +320,8 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
     storage.write_json(os.path.join(write_dir, "config.json"), {
         "model": model_name, "model_config": dataclasses.asdict(model_config),
         "train_config": dataclasses.asdict(train_config), **data.source(),
-        "codes": storage.absolute(codes_dir) if codes_dir else None})
+        "codes": storage.absolute(codes_dir) if codes_dir else None,
+        "initial_weights": initial_weights})
     storage.write_text(storage.join(write_dir, ITEM_ORDER),
                        "".join(f"{item}\n" for item in data.item_ids))
     storage.write_json(os.path.join(write_dir, "metrics.json"), result)

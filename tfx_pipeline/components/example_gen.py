@@ -4,7 +4,17 @@ item catalog, as tf.train.Examples.
 
 The driver is TFX's own: it fingerprints the files under `input_base` that the split pattern
 matches (default every file), so a changed dataset file makes ExampleGen, and everything
-downstream, run again, and an unchanged one is served from the cache.
+downstream, run again, and an unchanged one is served from the cache. A pattern may hold TFX's
+`{SPAN}` (and `{VERSION}`): the driver picks the newest span, records it on the output
+artifact, and the executor reads the directory of the resolved pattern (e.g.
+`interactions/span-{SPAN}/*` -> `<input_base>/interactions/span-3/`) as the dataset; with
+`custom_config["window_spans"]` = N (and the unresolved `pattern`), the newest N spans'
+directories, each split leave-one-out on its own, into one artifact (the Trainer's rolling
+window; it compiles for Kubeflow, where a span-range resolver does not).
+
+The catalog may come as item files instead (`custom_config["item_format"]`: jsonl, lcrec or
+amazon2023, `tf_ccfrec.export.catalog.read_item_file`): every file the resolved catalog
+pattern matches is read, e.g. one `catalog/span-{SPAN}/items.jsonl` a day.
 
 Interaction examples (splits train, valid, test; `custom_config["output"] == "interactions"`):
 
@@ -24,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import apache_beam as beam
 from tfx.components.example_gen import utils as example_gen_utils
@@ -78,8 +88,9 @@ def read_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
         proto.custom_config.Unpack(struct)
         config = json_format.MessageToDict(struct)
     config = {"output": "interactions", "max_history": 20, "k_core": 0, "views": None,
-              "on_error": "raise", **config}
-    for name in ("max_history", "k_core"):  # Struct numbers are floats
+              "on_error": "raise", "item_format": "", "window_spans": 1, "pattern": "",
+              **config}
+    for name in ("max_history", "k_core", "window_spans"):  # Struct numbers are floats
         config[name] = int(config[name])
     if "format" not in config:
         raise ValueError("ExampleGen custom_config needs 'format' (one of tf_ccfrec's dataset "
@@ -87,7 +98,96 @@ def read_config(exec_properties: Dict[str, Any]) -> Dict[str, Any]:
     if config["output"] not in OUTPUTS:
         raise ValueError(f"ExampleGen custom_config 'output' must be one of {OUTPUTS}, "
                          f"got {config['output']!r}")
+    if config["item_format"] and config["output"] != "catalog":
+        raise ValueError("ExampleGen custom_config 'item_format' is for the catalog output")
+    if config["window_spans"] > 1 and "{SPAN}" not in config["pattern"]:
+        raise ValueError("ExampleGen custom_config 'window_spans' needs the input 'pattern' "
+                         "with {SPAN}")
     return config
+
+
+def window_directories(input_base: str, pattern: str, span: int, count: int) -> List[str]:
+    """The directories of the newest `count` spans up to `span` of a `{SPAN}` pattern (e.g.
+    "interactions/span-{SPAN}/*"), oldest first. Older spans are read as they are: TFX's spans
+    do not change once written (a changed span is a new `{VERSION}`, not supported here).
+
+    Raises:
+      ValueError: the pattern's directory has no {SPAN}, or holds {VERSION}.
+    """
+    import re
+
+    from tf_ccfrec import storage
+
+    folder = os.path.dirname(pattern)
+    if "{SPAN}" not in folder or "{VERSION}" in pattern:
+        raise ValueError(f"a window of spans needs {{SPAN}} in the pattern's directory and no "
+                         f"{{VERSION}} (got {pattern!r})")
+    matcher = re.compile(re.escape(folder).replace(re.escape("{SPAN}"), r"(\d+)") + "$")
+    found = {}
+    for path in storage.glob(storage.join(input_base, folder.replace("{SPAN}", "*"))):
+        relative = os.path.relpath(path, input_base) if "://" not in path else \
+            path[len(input_base.rstrip("/")) + 1:]
+        match = matcher.match(relative.rstrip("/"))
+        if match and int(match.group(1)) <= span and storage.isdir(path):
+            found[int(match.group(1))] = path
+    return [found[s] for s in sorted(found)[-count:]]
+
+
+def merge_summaries(summaries) -> Dict[str, Any]:
+    """One catalog summary of several spans' (`catalog_summary`): items in order of first
+    appearance, categories merged, users and interactions summed."""
+    items: Dict[str, None] = {}
+    categories = None
+    users = interactions = 0
+    for summary in summaries:
+        items.update(dict.fromkeys(summary["items"]))
+        if summary.get("categories") is not None:
+            categories = {**(categories or {}), **summary["categories"]}
+        users += summary.get("users", 0)
+        interactions += summary.get("interactions", 0)
+    return {"items": list(items), "categories": categories, "users": users,
+            "interactions": interactions}
+
+
+def dataset_directory(input_base: str, input_config: example_gen_pb2.Input) -> str:
+    """The directory the (span-resolved) split pattern names: `<input_base>/<its directory>`
+    (`input_base` itself for a pattern of files at its top, such as the default "*")."""
+    from tf_ccfrec import storage
+
+    patterns = {split.pattern for split in input_config.splits}
+    if len(patterns) != 1:
+        raise ValueError(f"ExampleGen reads one dataset: its splits' patterns differ "
+                         f"({sorted(patterns)})")
+    folder = os.path.dirname(patterns.pop())
+    if any(c in folder for c in "*?["):
+        raise ValueError(f"ExampleGen pattern directory {folder!r} holds a wildcard; name one "
+                         "directory per span (e.g. 'interactions/span-{SPAN}/*')")
+    return storage.join(input_base, folder) if folder else input_base
+
+
+def read_item_files(input_base: str, input_config: example_gen_pb2.Input, views,
+                    item_format: str) -> Dict[str, Dict[str, str]]:
+    """{item id: {view: text}} of every file the catalog pattern matches (item files).
+
+    Raises:
+      DataError: a bad item file, an id in two files, or no file (naming them)."""
+    from tf_ccfrec import storage
+    from tf_ccfrec.data.errors import DataError
+    from tf_ccfrec.data.io import SPEC_VIEWS
+    from tf_ccfrec.export.catalog import read_item_file
+
+    pattern = storage.join(input_base, input_config.splits[0].pattern)
+    files = sorted(storage.glob(pattern))
+    if not files:
+        raise DataError(f"{pattern}: no item files")
+    items: Dict[str, Dict[str, str]] = {}
+    for path in files:
+        for item, texts in read_item_file(path, list(views or SPEC_VIEWS),
+                                          item_format).items():
+            if item in items:
+                raise DataError(f"{path}: item {item!r} is also in an earlier file of {pattern}")
+            items[item] = texts
+    return items
 
 
 STATISTICS = ("users", "items", "interactions")  # and examples_<split>: artifact properties
@@ -162,6 +262,15 @@ class ReadDataset(beam.DoFn):
         from tf_ccfrec.data import filtering, readers, splits
 
         config = self.config
+        if config["item_format"]:  # item files: the catalog only
+            items = read_item_files(input_base, config["input_config"], config["views"],
+                                    config["item_format"])
+            views = list(next(iter(items.values())))
+            yield beam.pvalue.TaggedOutput(self.CATALOG, {
+                **catalog_summary(items, views), "users": 0, "interactions": 0})
+            for item, texts in items.items():
+                yield beam.pvalue.TaggedOutput(self.ITEMS, (item, texts, {}))
+            return
         data = readers.read(config["format"], input_base, views=config["views"],
                             on_error=config["on_error"])
         data = filtering.k_core(data, config["k_core"])
@@ -239,11 +348,11 @@ def _one_sequence_each(user_and_sequences, path: str, on_error: str):
     yield user, sequences[0], splits.sequence_roles(len(sequences[0]))
 
 
-def _read_whole(pipeline, config: Dict[str, Any], input_base: str):
+def _read_whole(pipeline, config: Dict[str, Any], input_base: str, label: str = ""):
     """`ReadDataset` on one worker: its outputs "users", CATALOG and ITEMS."""
     return (pipeline
-            | "InputBase" >> beam.Create([input_base])
-            | "ReadDataset" >> beam.ParDo(ReadDataset(config)).with_outputs(
+            | f"InputBase{label}" >> beam.Create([input_base])
+            | f"ReadDataset{label}" >> beam.ParDo(ReadDataset(config)).with_outputs(
                 ReadDataset.CATALOG, ReadDataset.ITEMS, main="users"))
 
 
@@ -312,7 +421,12 @@ class Executor(BaseExampleGenExecutor):
         if unknown:
             raise ValueError(f"ExampleGen ({config['output']}) has splits {sorted(produced)}; "
                              f"the input_config asks for {sorted(unknown)}")
-        input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        if config["item_format"]:
+            input_base = base
+            config = {**config, "input_config": input_config}
+        else:
+            input_base = dataset_directory(base, input_config)
         if config["output"] == "catalog":
             read = _read_whole(pipeline, config, input_base)
             summary = read[ReadDataset.CATALOG]
@@ -320,7 +434,13 @@ class Executor(BaseExampleGenExecutor):
                                        | "ShuffleItems" >> beam.Reshuffle()
                                        | "CatalogExample" >> beam.Map(_catalog_example))}
         else:
-            catalog, rows = self._users(pipeline, config, input_base)
+            if config["window_spans"] > 1:
+                directories = window_directories(
+                    base, config["pattern"], int(exec_properties["span"]),
+                    config["window_spans"])
+                catalog, rows = self._window(pipeline, config, directories)
+            else:
+                catalog, rows = self._users(pipeline, config, input_base)
             counts = (rows | "CountedItems" >> beam.FlatMap(counted_items)
                       | "Count" >> beam.combiners.Count.PerElement()
                       | "Counts" >> beam.combiners.ToDict())
@@ -354,6 +474,19 @@ class Executor(BaseExampleGenExecutor):
                  storage.join(self._get_tmp_dir(), STATISTICS_FILE), num_shards=1,
                  shard_name_template=""))
         return {name: records[name] for name in names}
+
+    @staticmethod
+    def _window(pipeline, config, directories):
+        """`_users` of several spans' directories (each read whole by a worker): one catalog
+        summary, every span's users. Each span is split leave-one-out on its own."""
+        reads = [_read_whole(pipeline, config, d, f"[span {i}]")
+                 for i, d in enumerate(directories)]
+        catalog = ([r[ReadDataset.CATALOG] for r in reads]
+                   | "FlattenCatalogs" >> beam.Flatten()
+                   | "MergeCatalogs" >> beam.CombineGlobally(merge_summaries))
+        rows = ([r.users for r in reads] | "FlattenUsers" >> beam.Flatten()
+                | "ShuffleUsers" >> beam.Reshuffle())
+        return catalog, rows
 
     @staticmethod
     def _users(pipeline, config, input_base):

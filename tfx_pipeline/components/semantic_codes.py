@@ -4,6 +4,11 @@ embeddings, per-view PCA, PQ or RQ), by `tf_ccfrec.codes`.
 A Python-function component: TFX caches it on its inputs (the catalog examples) and
 parameters, so an unchanged catalog is not embedded again. Its output directory holds what
 `ccfrec codes build` writes (`codes.npz`, `codes.json`).
+
+With a `base_model` (day two: the latest blessed model), nothing is fitted: the catalog is
+coded with the PCA and codebooks that model was trained with (`tf_ccfrec.codes.encode.recode`),
+so its weights read the new codes (warm start, catalog refresh); items whose texts it was
+trained on keep their codes exactly.
 """
 
 
@@ -38,6 +43,7 @@ def read_catalog(examples_uri: str) -> Tuple[List[str], Dict[str, Dict[str, str]
 def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         catalog: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
         codes: tfx.dsl.components.OutputArtifact[SemanticCodes],
+        base_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
         method: tfx.dsl.components.Parameter[str] = "pq",
         pca_dim: tfx.dsl.components.Parameter[int] = 128,
         codes_per_view: tfx.dsl.components.Parameter[int] = 4,
@@ -50,6 +56,8 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
     """Builds the codes of every catalog item.
 
     Args:
+      base_model: a pushed-style Model artifact (its `Format-Serving` export) whose codebooks
+        code the catalog; None: fit them on this catalog.
       views: comma-separated text views to use (default every `text_<view>` of the catalog).
       embedding_cache: embedding cache directory on any filesystem ("" : none; TFX's own cache
         already skips an unchanged catalog).
@@ -66,10 +74,27 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
     unknown = sorted(set(chosen) - set(found))
     if unknown:
         raise ValueError(f"views {unknown} are not in the catalog (it has {found})")
-    config = CodesConfig(method=method, pca_dim=pca_dim, codes_per_view=codes_per_view,
-                         codebook_size=codebook_size, seed=seed)
-    built = codes_from_texts(item_ids, items, chosen, config, cache_dir=embedding_cache,
-                             manifest={"catalog": catalog.uri})
+    if base_model is not None:
+        from tf_ccfrec.codes import encode
+        from tf_ccfrec.export import catalog as catalog_lib
+        from tfx.utils import path_utils
+
+        served = path_utils.serving_model_path(base_model.uri)
+        base = catalog_lib.export_codes(served)
+        missing = sorted(set(base.views) - set(found))
+        if missing:
+            raise ValueError(f"the base model's codes read the views {base.views}; the "
+                             f"catalog lacks {missing}")
+        built = encode.recode(base, item_ids, items, catalog_lib.trained_texts(served),
+                              cache_dir=embedding_cache or None,
+                              manifest={"catalog": catalog.uri, "codebooks_of": served})
+        chosen = list(base.views)
+        codes.set_string_custom_property("codebooks_of", base_model.uri)
+    else:
+        config = CodesConfig(method=method, pca_dim=pca_dim, codes_per_view=codes_per_view,
+                             codebook_size=codebook_size, seed=seed)
+        built = codes_from_texts(item_ids, items, chosen, config, cache_dir=embedding_cache,
+                                 manifest={"catalog": catalog.uri})
     artifact_lib.save(codes.uri, built, overwrite=True)
     usage = built.manifest["usage"]
     codes.set_int_custom_property("items", len(item_ids))

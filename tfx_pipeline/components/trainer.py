@@ -45,6 +45,8 @@ class CCFRecTrainer(base_component.BaseComponent):
       codes: SemanticCodesGen's output.
       run_fn: module path of the training function.
       schema, hyperparameters: optional, as for the stock Trainer.
+      base_model: optional, a Model to warm-start from (`run_fn` starts from its run's best
+        weights).
       train_args, eval_args: the training and validation splits.
       custom_config: see `tfx_pipeline.models.model`.
       custom_executor_spec: another executor, e.g. `vertex_trainer.VertexExecutor`.
@@ -57,13 +59,14 @@ class CCFRecTrainer(base_component.BaseComponent):
                  codes: types.BaseChannel, run_fn: str,
                  schema: Optional[types.BaseChannel] = None,
                  hyperparameters: Optional[types.BaseChannel] = None,
+                 base_model: Optional[types.BaseChannel] = None,
                  train_args: Optional[trainer_pb2.TrainArgs] = None,
                  eval_args: Optional[trainer_pb2.EvalArgs] = None,
                  custom_config: Optional[Dict[str, Any]] = None,
                  custom_executor_spec: Optional[executor_spec.ExecutorSpec] = None):
         spec = CCFRecTrainerSpec(
             examples=examples, transform_graph=transform_graph, codes=codes, schema=schema,
-            hyperparameters=hyperparameters,
+            hyperparameters=hyperparameters, base_model=base_model,
             train_args=train_args or trainer_pb2.TrainArgs(splits=["train"]),
             eval_args=eval_args or trainer_pb2.EvalArgs(splits=["valid"]),
             run_fn=run_fn, custom_config=json_utils.dumps(custom_config or {}),

@@ -68,6 +68,22 @@ def configs(custom_config: Dict[str, Any], hyperparameters: Dict[str, Any] | Non
                            train_overrides)
 
 
+def warm_start_run(base_model: str | None, model_name: str) -> str | None:
+    """The training run whose best weights start this one: the base model's (the latest
+    blessed model's `Format-Serving` export records it), for CCFRec only (no item-id table,
+    so its weights fit any catalog coded with the same codebooks); None without a base model."""
+    from tf_ccfrec import storage
+    from tf_ccfrec.export import saved_model
+
+    if not base_model:
+        return None
+    if model_name != "ccfrec":
+        raise ValueError(f"warm start needs CCFRec ({model_name} keeps an item-id table "
+                         "whose rows follow the vocabulary)")
+    info = storage.read_json(storage.join(base_model, saved_model.EXPORT_INFO))
+    return info["run"]
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (`CCFRecTrainer` adds `fn_args.codes_uri`)."""
     import tensorflow_transform as tft
@@ -91,8 +107,10 @@ def run_fn(fn_args) -> None:
     examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
     data = TransformedData(examples_uri, item_ids, model_config.max_history)
     model_name = custom.get("model", "ccfrec")
+    warm_start = warm_start_run(fn_args.base_model, model_name)
     result, model = train.fit(data, artifact, fn_args.model_run_dir, model_name, model_config,
-                              train_config, verbose=2, codes_dir=fn_args.codes_uri)
+                              train_config, verbose=2, codes_dir=fn_args.codes_uri,
+                              initial_weights=warm_start)
     print({"valid": result["valid"], "test": result["test"]}, flush=True)
     # On several workers (Vertex AI Training) only the chief exports to the model artifact;
     # the others export to a scratch directory (saving may run collectives) and delete it.
@@ -102,6 +120,6 @@ def run_fn(fn_args) -> None:
             model, item_ids, data.interactions(), export_dir,
             top_k=int(custom.get("top_k", 100)), overwrite=True,
             info={"model": model_name, "run": fn_args.model_run_dir,
-                  "transform_graph": fn_args.transform_output},
+                  "transform_graph": fn_args.transform_output, "warm_start": warm_start},
             id_lookup=TransformLookup(tf_transform_output),
             sampled_negatives=train_config.sampled_negatives, seed=train_config.seed)

@@ -10,6 +10,7 @@ PIPELINE_NAME = "ccfrec"
 # installed package (`components/curated_schema.py`); a path instead names a schema file.
 CURATED_SCHEMA = "curated"
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
+ITEM_FORMATS = ("jsonl", "lcrec", "amazon2023")  # tf_ccfrec.export.catalog.FORMATS
 
 
 @dataclasses.dataclass
@@ -72,7 +73,19 @@ class PipelineConfig:
         (TF Serving's `<base>/<name>/<version>` with serving_model_dir = `<base>/<name>`).
       metadata_path: the local ML Metadata SQLite file (LocalDagRunner only).
       pipeline_name: the pipeline's name in ML Metadata.
-      input_pattern: files under input_dir whose fingerprint decides ExampleGen's caching.
+      input_pattern: the interaction files under input_dir (their fingerprint decides
+        ExampleGen's caching); with TFX's `{SPAN}` (e.g. "interactions/span-{SPAN}/*") the
+        newest span's directory is the dataset.
+      catalog_pattern: the catalog's files under input_dir (default: input_pattern, the
+        dataset's own catalog); may hold `{SPAN}`.
+      item_format: "" (the catalog is the dataset's, read in `format`) or the format of item
+        files the catalog pattern matches (jsonl, lcrec, amazon2023).
+      window_spans: the Trainer trains on the newest this many interaction spans.
+      warm_start: the Trainer starts from the latest blessed model's weights, and the codes
+        are those of its codebooks (CCFRec; the first run trains from scratch).
+      catalog_only: the catalog-refresh pipeline: the newest catalog span coded with the
+        latest blessed model's codebooks and added to it (`CatalogRefresh`), evaluated on the
+        latest interaction examples and pushed, without Transform or the Trainer.
       views, max_history, k_core: as `ccfrec data prepare`.
       schema_path: the schema for validation and Transform: CURATED_SCHEMA (the package's
         curated schema, read at run time), a schema file's path or URI (ImportSchemaGen), or
@@ -100,6 +113,11 @@ class PipelineConfig:
     metadata_path: Optional[str] = None
     pipeline_name: str = PIPELINE_NAME
     input_pattern: str = "*"
+    catalog_pattern: Optional[str] = None
+    item_format: str = ""
+    window_spans: int = 1
+    warm_start: bool = False
+    catalog_only: bool = False
     views: Optional[List[str]] = None
     max_history: int = 20
     k_core: int = 0
@@ -130,6 +148,15 @@ class PipelineConfig:
             raise ValueError(f"direct_running_mode must be one of {RUNNING_MODES}")
         if self.direct_num_workers < 0:
             raise ValueError("direct_num_workers must be >= 0 (0: one per CPU)")
+        if self.window_spans < 1:
+            raise ValueError("window_spans must be >= 1")
+        if self.item_format and self.item_format not in ITEM_FORMATS:
+            raise ValueError(f"item_format must be one of {ITEM_FORMATS}")
+        if self.item_format and not self.catalog_pattern:
+            raise ValueError("item_format needs a catalog_pattern (the item files)")
+        if (self.warm_start or self.catalog_only) and self.model != "ccfrec":
+            raise ValueError("warm start and catalog refresh need model 'ccfrec' (no item-id "
+                             "table)")
 
     def beam_pipeline_args(self) -> List[str]:
         """DirectRunner settings first; `beam_args` may override them or pick another runner."""
