@@ -5,14 +5,19 @@
 # targets; and CCFRec trained on the full data, evaluated on the same test examples, for the
 # warm-target comparison.
 #
-# Usage: bench/cold_start.sh [BUDGET_MINUTES] [DATASET ...]
+# Usage: [TRAIN_FLAGS=...] [OUT=out/cold] bench/cold_start.sh [BUDGET_MINUTES] [DATASET ...]
 #   BUDGET_MINUTES  training budget of each run (default 7)
 #   DATASET         office beauty (default office)
-# Writes out/cold/<dataset>/ with one JSON file per row under results/, then prints the table
-# and draws docs/results/cold_start.png (bench/cold_start_table.py; docs/results.md, cold start).
+#   TRAIN_FLAGS     more `ccfrec train` options for every run (e.g. "--negatives-from trained")
+#   OUT             where the runs go (default out/cold; the prepared data and codes are
+#                   shared with out/cold when they exist there)
+# Writes $OUT/<dataset>/ with one JSON file per row under results/, then prints the table and
+# draws $OUT/cold_start.png (bench/cold_start_table.py; docs/results.md, cold start).
 set -eu
 cd "$(dirname "$0")/.."
 budget=${1:-7}
+flags=${TRAIN_FLAGS:-}
+root=${OUT:-out/cold}
 [ $# -gt 0 ] && shift
 datasets=${*:-office}
 for dataset in $datasets; do
@@ -21,8 +26,14 @@ for dataset in $datasets; do
         office) format=lcrec; input=data/office ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
     esac
-    out=out/cold/$dataset
+    out=$root/$dataset
     mkdir -p "$out/results"
+    shared=out/cold/$dataset
+    if [ "$out" != "$shared" ]; then  # the same prepared data and codes as out/cold's
+        for part in cold-prepared full-prepared codes; do
+            [ -e "$out/$part" ] || [ ! -d "$shared/$part" ] || ln -s "$(pwd)/$shared/$part" "$out/$part"
+        done
+    fi
     for variant in cold full; do
         cold=""
         [ $variant = cold ] && cold="--cold-items 0.1 --seed 0"
@@ -37,7 +48,7 @@ for dataset in $datasets; do
         dir=$out/$model-$variant
         [ -f "$dir/metrics.json" ] || bin/ccfrec train --preset $dataset --model $model \
             --data "$out/$variant-prepared" --codes "$out/codes" --output "$dir" \
-            --time-budget-minutes "$budget" --no-progress > "$dir.log" 2>&1
+            --time-budget-minutes "$budget" --no-progress $flags > "$dir.log" 2>&1
     done
     for model in ccfrec-cold sasrec-cold; do
         bin/ccfrec evaluate --model-dir "$out/$model" --split test > "$out/results/$model.json"
@@ -50,4 +61,4 @@ for dataset in $datasets; do
             > "$out/results/$kind.json"
     done
 done
-bin/env-run python bench/cold_start_table.py --output docs/results/cold_start.png out/cold/*/results
+bin/env-run python bench/cold_start_table.py --output "$root/cold_start.png" "$root"/*/results

@@ -113,33 +113,33 @@ def test_bad_item_files_write_no_version(served):
      "line 1: fields ['colour'] are not views"),
 ])
 def test_item_file_faults_name_the_line_and_field(tmp_path, line, message):
-    from tf_ccfrec.export import catalog
+    from tf_ccfrec.data import item_files
 
     path = tmp_path / "items.jsonl"
     path.write_bytes(line + b"\n")
     with pytest.raises(DataError) as raised:
-        catalog.read_items(str(path), VIEWS)
+        item_files.read_items(str(path), VIEWS)
     assert f"{path}, {message}" in str(raised.value)
 
 
 def test_item_files_of_the_dataset_formats(tmp_path):
     """LC-Rec item JSON and Amazon Reviews 2023 metadata as item files, texts cleaned."""
-    from tf_ccfrec.export import catalog
+    from tf_ccfrec.data import item_files
 
     lcrec = tmp_path / "New.item.json"
     lcrec.write_text(json.dumps({"901": {"title": "Gel <b>pen</b> &amp; ink", "brand": "Pilot"},
                                  "902": {"title": "Desk lamp", "brand": None}}))
-    assert catalog.read_item_file(str(lcrec), VIEWS, "lcrec") == {
+    assert item_files.read_item_file(str(lcrec), VIEWS, "lcrec") == {
         "901": {"title": "Gel pen & ink", "brand": "Pilot"},
         "902": {"title": "Desk lamp", "brand": ""}}
     meta = tmp_path / "meta_Office.jsonl"
     meta.write_text(json.dumps({"parent_asin": "B01", "title": "Stapler",
                                 "details": {"Brand": "Swingline"}}) + "\n")
-    assert catalog.read_item_file(str(meta), VIEWS, "amazon2023") == {
+    assert item_files.read_item_file(str(meta), VIEWS, "amazon2023") == {
         "B01": {"title": "Stapler", "brand": "Swingline"}}
     lcrec.write_text(json.dumps({"903": {"title": "", "brand": ""}}))
     with pytest.raises(DataError, match="item '903' has no text in any view"):
-        catalog.read_item_file(str(lcrec), VIEWS, "lcrec")
+        item_files.read_item_file(str(lcrec), VIEWS, "lcrec")
 
 
 def test_catalog_add_keeps_an_export_s_own_id_lookup(served, tmp_path):

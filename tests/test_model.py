@@ -104,6 +104,41 @@ def test_sampled_loss_against_numpy():
     assert loss == pytest.approx(np.mean(expected), rel=1e-4)
 
 
+def test_negatives_from_the_trained_items_only():
+    """`negatives_from="trained"`: the shared negatives come only from the pool (items with
+    training interactions), and log q counts num_negatives / pool size copies of each."""
+    model = _model(loss="sampled", num_negatives=64, negatives_from="trained",
+                   mcm_weight=0.0, msa_weight=0.0)
+    pool = np.array([2, 5, 11, 17], np.int32)
+    model.set_negative_pool(pool)
+    drawn, size = model.draw_negatives()
+    assert size == 4 and set(drawn.numpy()) <= set(pool) and len(set(drawn.numpy())) > 1
+    rng = np.random.default_rng(6)
+    users = rng.standard_normal((2, DIM)).astype(np.float32)
+    targets = np.array([3, 9], np.int32)
+    negatives = np.array([2, 5], np.int32)
+    vectors = rng.standard_normal((4, DIM)).astype(np.float32)
+    loss = float(model.sampled_softmax_loss(users, targets, vectors[:2], negatives, vectors[2:],
+                                            pool_size=400))
+    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    logits = unit(users) @ unit(vectors).T / 0.07 - np.log([1, 1, 64 / 400, 64 / 400])
+    expected = [-_log_softmax(logits[row])[row] for row in range(2)]
+    assert loss == pytest.approx(np.mean(expected), rel=1e-4)
+    # Training draws from the pool: the step's loss equals the loss on the pool's draws.
+    batch = _batch()
+    tf.random.set_seed(3)
+    step = float(model.compute_loss(batch))
+    tf.random.set_seed(3)
+    drawn, _ = model.draw_negatives()
+    table = model.item_vectors()
+    expected = model.sampled_softmax_loss(
+        model.user_vectors(batch["history"], table), batch["target"],
+        tf.gather(table, batch["target"]), drawn, tf.gather(table, drawn), pool_size=4)
+    assert step == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match="negatives_from must be one of"):
+        CCFRecConfig(negatives_from="popular")
+
+
 def test_sampled_loss_with_history_negatives_against_numpy():
     """Each row also scores its own distinct history items (padding and the row's target left
     out) counting as `history_negative_weight` copies; a shared candidate in the row's history

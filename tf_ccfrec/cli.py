@@ -126,7 +126,8 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
 MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "msa_warmup_steps",
-                 "loss", "num_negatives", "history_negative_weight", "history_vector",
+                 "loss", "num_negatives", "negatives_from", "history_negative_weight",
+                 "history_vector",
                  "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
@@ -296,6 +297,10 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
     p.add_argument("--loss", choices=("full", "sampled"))
     p.add_argument("--num-negatives", type=int)
+    p.add_argument("--negatives-from", choices=("catalog", "trained"),
+                   help="sampled loss: draw the shared negatives from every catalog item "
+                        "(default) or from the items with training interactions only (items "
+                        "that arrive later are then never pushed down as negatives)")
     p.add_argument("--history-negative-weight", type=float,
                    help="sampled loss: each example's own history items are negatives of it too, "
                         "each counting as this many copies (default 0: not added)")
@@ -465,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--model-name", required=True)
     add.add_argument("--items", required=True,
                      help="JSON Lines: {\"item_id\": ..., \"<view>\": \"text\", ...} per line")
-    from tf_ccfrec.export.catalog import FORMATS as ITEM_FORMATS
+    from tf_ccfrec.data.item_files import FORMATS as ITEM_FORMATS
 
     add.add_argument("--format", choices=ITEM_FORMATS, default="jsonl",
                      help="the item file's format (default jsonl)")

@@ -57,6 +57,7 @@ class SequentialRetrievalModel(tfrs.Model):
         super().__init__(**kwargs)
         self.config = config
         self.num_items = num_items
+        self.negative_pool = None  # int32 [n] item indices the sampled loss draws from
         self.encoder = CausalSequenceEncoder(config.max_history, config.sequence_layers,
                                              config.dim, config.num_heads, config.ffn_dim,
                                              config.dropout, config.ffn_inner_dropout,
@@ -69,6 +70,20 @@ class SequentialRetrievalModel(tfrs.Model):
     def vectors_of(self, items, training=None):
         """Item indices int [n] (>= 1) -> item vectors float [n, dim]."""
         raise NotImplementedError
+
+    def set_negative_pool(self, indices) -> None:
+        """The item indices (int [n], each in 1..num_items) the sampled loss draws its shared
+        negatives from (`config.negatives_from` = "trained"); None: the whole catalog."""
+        self.negative_pool = None if indices is None else tf.constant(indices, tf.int32)
+
+    def draw_negatives(self):
+        """(shared negatives int32 [num_negatives], the size of the pool they come from)."""
+        n = self.config.num_negatives
+        if self.negative_pool is None:
+            return tf.random.uniform([n], 1, self.num_items + 1, dtype=tf.int32), self.num_items
+        size = int(self.negative_pool.shape[0])
+        return tf.gather(self.negative_pool,
+                         tf.random.uniform([n], 0, size, dtype=tf.int32)), size
 
     def item_vectors(self, training=None):
         """Every catalog item's vector: float [num_items + 1, dim], row 0 the padding item."""
@@ -110,13 +125,15 @@ class SequentialRetrievalModel(tfrs.Model):
         return replica_share(tf.reduce_sum(losses), tf.size(losses))
 
     def sampled_softmax_loss(self, users, targets, target_vectors, negatives, negative_vectors,
-                             history=None, history_vectors=None):
+                             history=None, history_vectors=None, pool_size=None):
         """L_rec against the batch's targets plus shared uniform negatives, with logQ
         correction and accidental hits removed (this replica's share of the mean).
 
         Args:
           users: float [batch, dim]; targets: int [batch]; target_vectors: float [batch, dim].
           negatives: int [num_negatives]; negative_vectors: float [num_negatives, dim].
+          pool_size: how many items the negatives were drawn from, uniformly (default the
+            catalog's num_items).
           history, history_vectors: int [batch, length] (0 padding) and float
             [batch, length, dim], or None. Given (`config.history_negative_weight` > 0), each
             example's own history items are negatives of that example as well, each distinct
@@ -135,7 +152,7 @@ class SequentialRetrievalModel(tfrs.Model):
         candidates = tf.cast(batch + tf.size(negatives), tf.float32)
         in_batch_q = tf.cast(tf.gather(counts, index), tf.float32) / candidates
         uniform_q = tf.fill(tf.shape(negatives), tf.cast(
-            self.config.num_negatives / self.num_items, tf.float32)) / candidates
+            self.config.num_negatives / (pool_size or self.num_items), tf.float32)) / candidates
         ids = [targets, negatives]
         vectors = [target_vectors, negative_vectors]
         q = [in_batch_q, uniform_q]
@@ -171,8 +188,7 @@ class SequentialRetrievalModel(tfrs.Model):
             users = self.user_vectors(history, table, training=training)
             loss = self.full_softmax_loss(users, table, targets)
         else:
-            negatives = tf.random.uniform([self.config.num_negatives], 1, self.num_items + 1,
-                                          dtype=tf.int32)
+            negatives, pool_size = self.draw_negatives()
             needed = tf.concat([tf.reshape(history, [-1]), targets, negatives], axis=0)
             items, local = tf.unique(needed)
             vectors = self.vectors_of(tf.maximum(items, 1), training=training)
@@ -186,5 +202,6 @@ class SequentialRetrievalModel(tfrs.Model):
             loss = self.sampled_softmax_loss(
                 users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,
                 tf.gather(vectors, local[cells + batch:]),
-                *((history, history_vectors) if self.config.history_negative_weight else ()))
+                *((history, history_vectors) if self.config.history_negative_weight
+                  else (None, None)), pool_size=pool_size)
         return loss + self.auxiliary_loss(history, users, training=training)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 LOSSES = ("full", "sampled")
+NEGATIVE_POOLS = ("catalog", "trained")
 PRECISIONS = ("float32", "mixed_bfloat16")
 HISTORY_VECTORS = ("paper", "release")
 
@@ -29,6 +30,11 @@ class CCFRecConfig:
       loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
         `num_negatives` shared uniform negatives, with logQ correction).
       num_negatives: shared negatives per step for the sampled loss.
+      negatives_from: where the sampled loss draws them (uniformly): "catalog" (every item) or
+        "trained" (the items with at least one training interaction, `set_negative_pool`), so
+        that an item no training example holds, such as one that arrives later (cold start),
+        is never pushed down as a negative; its vector comes only from what its codes and
+        text share with trained items.
       history_negative_weight: 0 (the paper) or the number of copies each of an example's own
         history items counts as among its sampled-loss negatives (1: once, as in the full
         softmax; more: a harder push away from the items the user vector is built from).
@@ -61,6 +67,7 @@ class CCFRecConfig:
     mask_prob: float = 0.5
     loss: str = "full"
     num_negatives: int = 4096
+    negatives_from: str = "catalog"
     history_negative_weight: float = 0.0
     history_vector: str = "paper"
     use_text: bool = True
@@ -71,6 +78,9 @@ class CCFRecConfig:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.negatives_from not in NEGATIVE_POOLS:
+            raise ValueError(f"negatives_from must be one of {NEGATIVE_POOLS}, got "
+                             f"{self.negatives_from!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.history_vector not in HISTORY_VECTORS:

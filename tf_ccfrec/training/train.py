@@ -13,6 +13,7 @@ import resource
 import time
 from typing import Any, Dict, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from tf_ccfrec import distribute, storage
@@ -246,6 +247,8 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model.compute_loss(next(iter(valid_data)), training=False)
         if initial_weights:
             load_best_weights(model, os.path.join(initial_weights, "checkpoints"))
+    if model_config.negatives_from == "trained":
+        model.set_negative_pool(np.flatnonzero(np.asarray(data.interactions())[1:] > 0) + 1)
     # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
     with distribute.worker_directory(output_dir, strategy) as write_dir:
         result = _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,

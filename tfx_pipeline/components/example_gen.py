@@ -13,7 +13,7 @@ directories, each split leave-one-out on its own, into one artifact (the Trainer
 window; it compiles for Kubeflow, where a span-range resolver does not).
 
 The catalog may come as item files instead (`custom_config["item_format"]`: jsonl, lcrec or
-amazon2023, `tf_ccfrec.export.catalog.read_item_file`): every file the resolved catalog
+amazon2023, `tf_ccfrec.data.item_files.read_item_file`): every file the resolved catalog
 pattern matches is read, e.g. one `catalog/span-{SPAN}/items.jsonl` a day.
 
 Interaction examples (splits train, valid, test; `custom_config["output"] == "interactions"`):
@@ -174,7 +174,7 @@ def read_item_files(input_base: str, input_config: example_gen_pb2.Input, views,
     from tf_ccfrec import storage
     from tf_ccfrec.data.errors import DataError
     from tf_ccfrec.data.io import SPEC_VIEWS
-    from tf_ccfrec.export.catalog import read_item_file
+    from tf_ccfrec.data.item_files import read_item_file
 
     pattern = storage.join(input_base, input_config.splits[0].pattern)
     files = sorted(storage.glob(pattern))

@@ -10,7 +10,7 @@ PIPELINE_NAME = "ccfrec"
 # installed package (`components/curated_schema.py`); a path instead names a schema file.
 CURATED_SCHEMA = "curated"
 RUNNING_MODES = ("in_memory", "multi_threading", "multi_processing")
-ITEM_FORMATS = ("jsonl", "lcrec", "amazon2023")  # tf_ccfrec.export.catalog.FORMATS
+ITEM_FORMATS = ("jsonl", "lcrec", "amazon2023")  # tf_ccfrec.data.item_files.FORMATS
 
 
 @dataclasses.dataclass
