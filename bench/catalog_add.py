@@ -4,9 +4,12 @@ encoder loaded, every text embedded (the embedding cache off), codes, fusion, th
 written (ScaNN index included).
 
 Usage (inside the environment):
-    bin/env-run python bench/catalog_add.py --run out/cold/office/ccfrec-cold [--items 1000]
+    bin/env-run python bench/catalog_add.py --run out/cold/office/ccfrec-cold [--items 1000] \
+        [--serve]
 
-Exports the run as version 1 under /tmp/ccfrec-bench/catalog-<n>, then adds the items.
+Exports the run as version 1 under /tmp/ccfrec-bench/catalog-<n>, then adds the items. With
+`--serve`, `ccfrec serve` then loads the new version and answers a ScaNN query whose history is
+new items, over REST (its seconds and top items are printed).
 """
 
 import argparse
@@ -42,6 +45,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--run", required=True, help="a `ccfrec train` CCFRec run directory")
     parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the new version and query it with ScaNN over REST")
     args = parser.parse_args()
     sys.path.insert(0, REPO)
     import tf_ccfrec.compat  # noqa: F401
@@ -68,11 +73,59 @@ def main():
         raise SystemExit(result.stderr[-3000:])
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
-    print(json.dumps({"items_added": summary["added"], "catalog": summary["items"],
-                      "embedded_texts": summary["embedded_texts"],
-                      "seconds_end_to_end": round(seconds, 1),
-                      "seconds_inside": summary["seconds"], "peak_rss_gib": round(peak, 2),
-                      "cores": os.cpu_count()}))
+    report = {"items_added": summary["added"], "catalog": summary["items"],
+              "embedded_texts": summary["embedded_texts"],
+              "seconds_end_to_end": round(seconds, 1),
+              "seconds_inside": summary["seconds"], "peak_rss_gib": round(peak, 2),
+              "cores": os.cpu_count()}
+    if args.serve:
+        report["served"] = serve_and_query(base, summary["version"], ["new-0", "new-1"])
+    print(json.dumps(report))
+
+
+def serve_and_query(base: str, version: int, history):
+    """`ccfrec serve` over `base`; once `version` is AVAILABLE, one ScaNN query of `history`:
+    {"seconds_to_available", "search", "top"}."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.time()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tf_ccfrec.cli", "serve", "--model-base", base, "--model-name",
+         "ccfrec", "--port", str(port), "--grpc-port", "0"], cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def call(path, body=None):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+
+    try:
+        deadline = time.time() + 600
+        while True:
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not load the new version")
+            try:
+                states = {int(v["version"]): v["state"] for v in
+                          call("/v1/models/ccfrec")["model_version_status"]}
+                if states.get(version) == "AVAILABLE":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        loaded = time.time() - started
+        answer = call("/v1/models/ccfrec:predict", {"instances": [history], "search": "scann"})
+        prediction = answer["predictions"][0]
+        return {"seconds_to_available": round(loaded, 1), "search": "scann",
+                "known_items": prediction["known_items"], "top": prediction["item_ids"][:3]}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

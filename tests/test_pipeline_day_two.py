@@ -211,3 +211,23 @@ def test_day_two_pipelines_compile_for_kubeflow(tmp_path, flags, tasks):
         assert inputs["base_model"]["taskOutputArtifact"]["producerTask"] == \
             "latest_blessed_model_resolver-model-resolver", (node, inputs)
     assert "{SPAN}" in output.read_text()
+
+
+def test_window_directories_are_the_newest_spans_up_to_the_resolved_one(tmp_path):
+    from tfx_pipeline.components.example_gen import merge_summaries, window_directories
+
+    for name in ("span-1", "span-2", "span-3", "span-10", "span-x", "other-4"):
+        (tmp_path / "interactions" / name).mkdir(parents=True)
+    (tmp_path / "interactions" / "span-7").write_text("a file, not a span directory")
+    pattern = "interactions/span-{SPAN}/*"
+    assert window_directories(str(tmp_path), pattern, 10, 2) == [
+        str(tmp_path / "interactions" / "span-3"), str(tmp_path / "interactions" / "span-10")]
+    assert window_directories(str(tmp_path), pattern, 3, 5) == [
+        str(tmp_path / "interactions" / f"span-{i}") for i in (1, 2, 3)]
+    with pytest.raises(ValueError, match="needs {SPAN} in the pattern's directory"):
+        window_directories(str(tmp_path), "interactions/*-{SPAN}.json", 3, 2)
+    merged = merge_summaries([
+        {"items": ["a", "b"], "categories": {"a": "X", "b": "Y"}, "users": 2, "interactions": 5},
+        {"items": ["b", "c"], "categories": {"c": "Z"}, "users": 1, "interactions": 3}])
+    assert merged == {"items": ["a", "b", "c"], "categories": {"a": "X", "b": "Y", "c": "Z"},
+                      "users": 3, "interactions": 8}
