@@ -5,19 +5,21 @@
 # targets; and CCFRec trained on the full data, evaluated on the same test examples, for the
 # warm-target comparison.
 #
-# Usage: [TRAIN_FLAGS=...] [OUT=out/cold] bench/cold_start.sh [BUDGET_MINUTES] [DATASET ...]
+# Usage: [TRAIN_FLAGS=...] [OUT=DIR] bench/cold_start.sh [BUDGET_MINUTES] [DATASET ...]
 #   BUDGET_MINUTES  training budget of each run (default 7)
 #   DATASET         office beauty (default office)
-#   TRAIN_FLAGS     more `ccfrec train` options for every run (e.g. "--negatives-from trained")
-#   OUT             where the runs go (default out/cold; the prepared data and codes are
-#                   shared with out/cold when they exist there)
+#   TRAIN_FLAGS     `ccfrec train` options of every run (default "--negatives-from trained":
+#                   the sampled loss never draws a cold item as a negative, as a model trained
+#                   before those items existed never could; "" draws from the whole catalog)
+#   OUT             where the runs go (default out/cold-trained; out/cold for TRAIN_FLAGS="",
+#                   whose prepared data and codes the other roots share when they exist)
 # Writes $OUT/<dataset>/ with one JSON file per row under results/, then prints the table and
 # draws $OUT/cold_start.png (bench/cold_start_table.py; docs/results.md, cold start).
 set -eu
 cd "$(dirname "$0")/.."
 budget=${1:-7}
-flags=${TRAIN_FLAGS:-}
-root=${OUT:-out/cold}
+flags=${TRAIN_FLAGS---negatives-from trained}
+root=${OUT:-out/cold-trained}
 [ $# -gt 0 ] && shift
 datasets=${*:-office}
 for dataset in $datasets; do

@@ -18,6 +18,10 @@ ROWS = (("ccfrec-cold", "CCFRec (cold split)"), ("sasrec-cold", "SASRec (cold sp
         ("ccfrec-full", "CCFRec, full data"))
 
 
+# Output roots of bench/cold_start.sh: where the sampled loss drew its negatives.
+VARIANTS = {"cold-trained": "negatives from trained items", "cold": "negatives from the catalog"}
+
+
 def load(directory):
     return {name: json.load(open(os.path.join(directory, f"{name}.json")))
             for name, _ in ROWS if os.path.exists(os.path.join(directory, f"{name}.json"))}
@@ -39,8 +43,9 @@ def table(rows):
 def ratios(rows):
     cold = lambda n: rows[n]["cold"]["recall@10"]  # noqa: E731
     out = {"cold_vs_text_knn": cold("ccfrec-cold") / max(cold("text-knn"), 1e-12)}
+    # None: SASRec ranks no cold target in its top 10 (any positive recall is more than 5x).
     out["cold_vs_sasrec"] = (cold("ccfrec-cold") / cold("sasrec-cold")
-                             if cold("sasrec-cold") > 0 else float("inf"))
+                             if cold("sasrec-cold") > 0 else None)
     for metric in ("recall@10", "ndcg@10"):
         out[f"warm_{metric}_vs_full"] = (rows["ccfrec-cold"]["warm"][metric]
                                          / rows["ccfrec-full"]["warm"][metric] - 1)
@@ -81,13 +86,17 @@ def main():
     args = parser.parse_args()
     datasets = {}
     for directory in args.results:
-        dataset = os.path.basename(os.path.dirname(os.path.abspath(directory)))
+        # <root>/<dataset>/results: the dataset, with the root when it is not out/cold.
+        dataset_dir = os.path.dirname(os.path.abspath(directory))
+        dataset, root = os.path.basename(dataset_dir), os.path.basename(
+            os.path.dirname(dataset_dir))
+        dataset = f"{dataset}, {VARIANTS.get(root, root)}"
         rows = load(directory)
         datasets[dataset] = rows
         print(f"## {dataset}\n\n{table(rows)}\n")
         if all(n in rows for n, _ in ROWS):
-            print(json.dumps({"dataset": dataset, **{k: round(v, 4)
-                                                     for k, v in ratios(rows).items()}}))
+            print(json.dumps({"dataset": dataset, **{
+                k: None if v is None else round(v, 4) for k, v in ratios(rows).items()}}))
     if args.output:
         plot(datasets, args.output)
         print(f"wrote {args.output}")
