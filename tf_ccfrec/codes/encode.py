@@ -14,6 +14,9 @@ from tf_ccfrec.codes.artifact import CodeArtifact
 from tf_ccfrec.codes.quantize import faiss_module, unpack_codes
 
 
+PROJECT_CHUNK = 4096  # items projected at a time (float64 intermediates stay small)
+
+
 def project_views(artifact: CodeArtifact, embeddings: np.ndarray) -> np.ndarray:
     """Sentence embeddings float [n, n_views, d_encoder] -> PCA-whitened view vectors
     float32 [n, n_views, pca_dim]: (x[:, v] - mean[v]) @ components[v].T / scale[v]."""
@@ -24,9 +27,12 @@ def project_views(artifact: CodeArtifact, embeddings: np.ndarray) -> np.ndarray:
     if embeddings.ndim != 3 or embeddings.shape[1:] != (views, mean.shape[1]):
         raise ValueError(f"embeddings of shape {embeddings.shape}; the artifact's PCA takes "
                          f"[n, {views}, {mean.shape[1]}]")
-    x = embeddings.astype(np.float64)
-    out = np.einsum("nvd,vkd->nvk", x - mean[np.newaxis], components) / scale[np.newaxis]
-    return out.astype(np.float32)
+    out = np.empty((embeddings.shape[0], views, components.shape[1]), np.float32)
+    for start in range(0, embeddings.shape[0], PROJECT_CHUNK):  # float64 a chunk at a time
+        x = embeddings[start:start + PROJECT_CHUNK].astype(np.float64) - mean[np.newaxis]
+        out[start:start + PROJECT_CHUNK] = np.einsum("nvd,vkd->nvk", x, components) \
+            / scale[np.newaxis]
+    return out
 
 
 def quantize_views(artifact: CodeArtifact, view_vectors: np.ndarray) -> np.ndarray:
@@ -93,7 +99,8 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
                          f"artifact's {expected})")
     embedded = embeddings.embed_views(list(item_ids), items, artifact.views, encoder, cache_dir,
                                       progress)
-    view_vectors = project_views(artifact, embedded["vectors"])
+    # The sentence embeddings are the largest array here: freed once projected.
+    view_vectors = project_views(artifact, embedded.pop("vectors"))
     if catalog_texts:
         rows = {item: i for i, item in enumerate(artifact.item_ids)}
         for v, view in enumerate(artifact.views):

@@ -165,7 +165,9 @@ def embed_views(item_ids: Sequence[str], items: Dict[str, Dict[str, str]], views
     by_key.update(zip(missing, vectors))
     if cache is not None:
         cache.add(missing, vectors)
-    result = np.stack([np.stack([by_key[text_key(items[i][v])] for v in views])
-                       for i in item_ids]) if item_ids else np.zeros((0, len(views), encoder.dim))
-    return {"vectors": result.astype(np.float32), "embedded": len(missing),
+    result = np.empty((len(item_ids), len(views), encoder.dim), np.float32)
+    for row, item in enumerate(item_ids):
+        for column, view in enumerate(views):
+            result[row, column] = by_key[text_key(items[item][view])]
+    return {"vectors": result, "embedded": len(missing),
             "cached": len(texts) - len(missing), "distinct_texts": len(texts)}
