@@ -16,9 +16,11 @@ import tensorflow as tf
 from tests import data_files
 from tests.conftest import OFFICE, REPO
 
+# Every model is blessed (the gate is test_pipeline.py's subject): 180-user validation splits
+# hold a handful of hits, so a 5% relative threshold would decide on noise.
 DAY_TWO = {"input_pattern": "interactions/span-{SPAN}/*",
            "catalog_pattern": "catalog/span-{SPAN}/*", "item_format": "lcrec",
-           "window_spans": 2, "warm_start": True}
+           "window_spans": 2, "warm_start": True, "max_relative_drop": 1.0}
 NEW_ITEMS = 12
 
 

@@ -20,11 +20,21 @@ def test_example_gen_settings_round_trip():
     from tfx.utils import proto_utils
 
     proto = example_gen.custom_config({"format": "p5", "output": "catalog", "max_history": 30,
-                                       "views": ["title", "brand"]})
+                                       "views": ["title", "brand"], "item_format": "jsonl"})
     settings = example_gen.read_config(
         {standard_component_specs.CUSTOM_CONFIG_KEY: proto_utils.proto_to_json(proto)})
     assert settings == {"format": "p5", "output": "catalog", "max_history": 30, "k_core": 0,
-                        "views": ["title", "brand"], "on_error": "raise"}
+                        "views": ["title", "brand"], "on_error": "raise",
+                        "item_format": "jsonl", "window_spans": 1, "pattern": ""}
+    window = example_gen.custom_config({"format": "lcrec", "window_spans": 3,
+                                        "pattern": "interactions/span-{SPAN}/*"})
+    assert example_gen.read_config({standard_component_specs.CUSTOM_CONFIG_KEY:
+                                    proto_utils.proto_to_json(window)})["window_spans"] == 3
+    for bad, message in (({"format": "lcrec", "window_spans": 2}, "needs the input 'pattern'"),
+                         ({"format": "lcrec", "item_format": "jsonl"}, "for the catalog")):
+        with pytest.raises(ValueError, match=message):
+            example_gen.read_config({standard_component_specs.CUSTOM_CONFIG_KEY:
+                                     proto_utils.proto_to_json(example_gen.custom_config(bad))})
     with pytest.raises(ValueError, match="needs 'format'"):
         example_gen.read_config({})
 
