@@ -67,8 +67,9 @@ def add_items(base: str, name: str, items_path: str, cache_dir: Optional[str] = 
             "seconds": round(time.time() - started, 1)}
 
 
-def _run_of(path: str) -> Tuple[Dict[str, object], str]:
-    """(export info, training run directory) of an exported version, checked."""
+def _run_of(path: str) -> Tuple[Dict[str, object], str, Dict[str, object]]:
+    """(export info, training run directory, its config.json) of an exported version,
+    checked."""
     from tf_ccfrec.export import saved_model
 
     info = storage.read_json(storage.join(path, saved_model.EXPORT_INFO))
@@ -79,7 +80,7 @@ def _run_of(path: str) -> Tuple[Dict[str, object], str]:
     if info.get("model") != "ccfrec":
         raise ValueError(f"{path}: a {info.get('model')} export; only CCFRec (no item-id "
                          "table) serves items it was not trained on")
-    return info, run_dir
+    return info, run_dir, storage.read_json(storage.join(run_dir, "config.json"))
 
 
 def export_codes(path: str):
@@ -88,8 +89,7 @@ def export_codes(path: str):
     from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.training import train
 
-    _, run_dir = _run_of(path)
-    run = storage.read_json(storage.join(run_dir, "config.json"))
+    _, run_dir, run = _run_of(path)
     artifact = artifact_lib.load(run["codes"])
     order = storage.join(run_dir, train.ITEM_ORDER)
     if storage.exists(order):
@@ -101,22 +101,20 @@ def export_views(path: str) -> List[str]:
     """The text views of an exported version's codes."""
     from tf_ccfrec.codes import artifact as artifact_lib
 
-    _, run_dir = _run_of(path)
-    codes = storage.read_json(storage.join(run_dir, "config.json"))["codes"]
+    codes = _run_of(path)[2]["codes"]
     return list(storage.read_json(storage.join(codes, artifact_lib.MANIFEST_FILE))["views"])
 
 
-def trained_texts(path: str) -> Dict[str, Dict[str, str]]:
-    """{item id: {view: text}} of the catalog an exported version's codes were built from: the
-    prepared data of a `ccfrec train` run, or the catalog examples of a pipeline run ({} when
-    neither is recorded)."""
+def trained_texts(path: str, artifact) -> Dict[str, Dict[str, str]]:
+    """{item id: {view: text}} of the catalog an exported version's codes (`artifact`, its
+    `export_codes`) were built from: the prepared data of a `ccfrec train` run, or the catalog
+    examples of a pipeline run ({} when neither is recorded), plus the items added since."""
     from tf_ccfrec.data import tfrecords
 
-    _, run_dir = _run_of(path)
-    run = storage.read_json(storage.join(run_dir, "config.json"))
-    views = export_views(path)
+    run = _run_of(path)[2]
+    views = list(artifact.views)
     texts: Dict[str, Dict[str, str]] = {}
-    catalog = export_codes(path).manifest.get("catalog")
+    catalog = artifact.manifest.get("catalog")
     if run.get("prepared"):
         texts = tfrecords.read_catalog(run["prepared"], views)[1]
     elif catalog:
@@ -164,11 +162,11 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
     from tf_ccfrec.layers.code_embedding import codes_to_tokens
     from tf_ccfrec.training import restore
 
-    base_info, run_dir = _run_of(path)
+    base_info, run_dir, _ = _run_of(path)
     served = saved_model.load(path)
     model, run = restore.load_run(run_dir)
     artifact = export_codes(path)
-    catalog_texts = trained_texts(path)
+    catalog_texts = trained_texts(path, artifact)
 
     ids = [x.decode() for x in served.item_ids.numpy()[1:]]
     table = served.item_table.numpy()

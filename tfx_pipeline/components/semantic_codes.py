@@ -85,7 +85,7 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         if missing:
             raise ValueError(f"the base model's codes read the views {base.views}; the "
                              f"catalog lacks {missing}")
-        built = encode.recode(base, item_ids, items, catalog_lib.trained_texts(served),
+        built = encode.recode(base, item_ids, items, catalog_lib.trained_texts(served, base),
                               cache_dir=embedding_cache or None,
                               manifest={"catalog": catalog.uri, "codebooks_of": served})
         chosen = list(base.views)
