@@ -86,15 +86,10 @@ def _run_of(path: str) -> Tuple[Dict[str, object], str, Dict[str, object]]:
 def export_codes(path: str):
     """The code artifact an exported version's model was trained with (its PCA and codebooks
     code new items), in the model's item order."""
-    from tf_ccfrec.codes import artifact as artifact_lib
-    from tf_ccfrec.training import train
+    from tf_ccfrec.training import restore
 
     _, run_dir, run = _run_of(path)
-    artifact = artifact_lib.load(run["codes"])
-    order = storage.join(run_dir, train.ITEM_ORDER)
-    if storage.exists(order):
-        artifact = artifact_lib.reorder(artifact, storage.read_bytes(order).decode().splitlines())
-    return artifact
+    return restore.run_codes(run_dir, run["codes"])
 
 
 def export_views(path: str) -> List[str]:

@@ -9,18 +9,26 @@ from tf_ccfrec import storage
 from tf_ccfrec.models.config import CCFRecConfig
 
 
+def run_codes(model_dir: str, codes_dir: str):
+    """The code artifact at `codes_dir` in the item order of the run at `model_dir`."""
+    from tf_ccfrec.codes import artifact as artifact_lib
+    from tf_ccfrec.training import train
+
+    artifact = artifact_lib.load(codes_dir)
+    order = os.path.join(model_dir, train.ITEM_ORDER)
+    if storage.exists(order):  # runs whose item order is not the artifact's (TFX Trainer runs)
+        artifact = artifact_lib.reorder(artifact, storage.read_bytes(order).decode().splitlines())
+    return artifact
+
+
 def load_run(model_dir: str, codes_dir: Optional[str] = None):
     """(model with its best weights, run config) of a training run directory."""
     import tensorflow as tf
 
-    from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.training import train
 
     run = storage.read_json(storage.join(model_dir, "config.json"))
-    artifact = artifact_lib.load(codes_dir or run["codes"])
-    order = os.path.join(model_dir, train.ITEM_ORDER)
-    if storage.exists(order):  # runs whose item order is not the artifact's (TFX Trainer runs)
-        artifact = artifact_lib.reorder(artifact, storage.read_bytes(order).decode().splitlines())
+    artifact = run_codes(model_dir, codes_dir or run["codes"])
     config = CCFRecConfig(**run["model_config"])
     model = train.build_model(run["model"], config, artifact)
     history = tf.zeros([1, config.max_history], tf.int32)
