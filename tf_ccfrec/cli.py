@@ -27,7 +27,8 @@ import os
 import sys
 from typing import List, Optional
 
-from tf_ccfrec.models.config import HISTORY_VECTORS, PRECISIONS
+from tf_ccfrec.models.config import (HISTORY_VECTORS, LOSSES, OBJECTIVES, PRECISIONS,
+                                     SIMILARITIES)
 from tf_ccfrec.version import __version__
 
 # Distributions whose versions `ccfrec version` reports, in this order.
@@ -127,9 +128,10 @@ ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight":
 # `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
 MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "msa_warmup_steps",
                  "loss", "num_negatives", "negatives_from", "history_negative_weight",
-                 "history_vector",
+                 "history_vector", "objective", "similarity", "temperature", "dim",
+                 "sequence_layers", "num_heads", "ffn_dim",
                  "max_history", "recompute", "precision")
-TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "patience", "seed", "jit_compile",
+TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience", "seed", "jit_compile",
                  "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
 
@@ -295,8 +297,20 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
                    help="named configuration (tf_ccfrec/training/presets.py): paper, fast, "
                         "beauty, office, yelp; options below override it")
     p.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
-    p.add_argument("--loss", choices=("full", "sampled"))
+    p.add_argument("--loss", choices=LOSSES,
+                   help="full softmax, sampled (in-batch + shared uniform negatives, logQ) or "
+                        "uniform (each target against --num-negatives negatives of its own)")
     p.add_argument("--num-negatives", type=int)
+    p.add_argument("--objective", choices=OBJECTIVES,
+                   help="last: each prefix predicts its next item; all_positions: every "
+                        "position of each user's training sequence predicts the next item")
+    p.add_argument("--similarity", choices=SIMILARITIES,
+                   help="cosine / temperature (default) or the plain dot product")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--dim", type=int, help="hidden size (CCFRec: the view vectors' dimension)")
+    p.add_argument("--sequence-layers", type=int)
+    p.add_argument("--num-heads", type=int)
+    p.add_argument("--ffn-dim", type=int)
     p.add_argument("--negatives-from", choices=("catalog", "trained"),
                    help="sampled loss: draw the shared negatives from every catalog item "
                         "(default) or from the items with training interactions only (items "
@@ -326,6 +340,7 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--weight-decay", type=float)
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", type=int,
                    help="steps between validations (default: one pass over the data)")

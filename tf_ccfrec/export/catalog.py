@@ -207,7 +207,8 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
                              model.config.max_history, int(base_info["top_k"]),
                              id_lookup=lookup,
                              sampled_negatives=run["train_config"]["sampled_negatives"],
-                             seed=run["train_config"]["seed"], history_vectors=history)
+                             seed=run["train_config"]["seed"], history_vectors=history,
+                             similarity=model.config.similarity)
     new_texts = {**added_texts(path), **{item: texts[item] for item in changed + added}}
     saved_model.write_module(module, all_ids, output, bool(base_info.get("scann")), info={
         **base_info, **(info or {}), "added_items": len(added), "reencoded_items": len(changed)},

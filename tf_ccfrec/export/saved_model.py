@@ -45,7 +45,8 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
                              list(item_ids), popularity, model.config.temperature,
                              model.config.max_history, top_k, id_lookup=id_lookup,
                              sampled_negatives=sampled_negatives, seed=seed,
-                             history_vectors=history)
+                             history_vectors=history,
+                             similarity=model.config.similarity)
     return write_module(module, item_ids, output_dir, with_scann, overwrite, info)
 
 

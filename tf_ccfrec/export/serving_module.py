@@ -37,6 +37,8 @@ class RetrievalModule(tf.Module):
       item_ids: the catalog's ids, item index i + 1 = item_ids[i].
       popularity: int [num_items + 1], training interactions (the empty-history fallback).
       temperature: tau.
+      similarity: "cosine" (unit vectors, scores divided by tau) or "dot" (the vectors as they
+        are, temperature 1), the model's `config.similarity`.
       max_history: items of history the encoder reads.
       top_k: how many items `serving_default` returns.
       id_lookup: callable string tensor -> int32 indices of the same shape (0 = unknown), a
@@ -49,11 +51,13 @@ class RetrievalModule(tf.Module):
 
     def __init__(self, encoder, item_vectors: np.ndarray, item_ids, popularity: np.ndarray,
                  temperature: float, max_history: int, top_k: int, id_lookup=None,
-                 sampled_negatives: int = 100, seed: int = 0, history_vectors=None):
+                 sampled_negatives: int = 100, seed: int = 0, history_vectors=None,
+                 similarity: str = "cosine"):
         super().__init__(name="ccfrec_retrieval")
         self.encoder = encoder
         self.max_history, self.top_k = max_history, min(top_k, len(item_ids))
-        self.temperature = temperature
+        self.similarity = similarity
+        self.temperature = temperature if similarity == "cosine" else 1.0
         self.item_table = tf.Variable(np.asarray(item_vectors, np.float32), trainable=False,
                                       name="item_vectors")
         self.history_table = self.item_table if history_vectors is None else tf.Variable(
@@ -88,14 +92,19 @@ class RetrievalModule(tf.Module):
         ids = self.index_of(history)
         return right_align(tf.ragged.boolean_mask(ids, ids > 0), self.max_history)
 
+    def _unit(self, vectors):
+        return tf.math.l2_normalize(vectors, axis=-1) if self.similarity == "cosine" else vectors
+
     def unit_items(self):
-        return tf.math.l2_normalize(self.item_table[1:], axis=-1)
+        """The catalog's vectors as scored (unit vectors under cosine): float [num_items, dim]."""
+        return self._unit(self.item_table[1:])
 
     def user_vectors(self, indices):
-        """Unit user vectors float [batch, dim] of right-aligned indices."""
+        """User vectors as scored (unit under cosine) float [batch, dim] of right-aligned
+        indices."""
         users, _ = self.encoder(tf.gather(self.history_table, indices), indices > 0,
                                 training=False)
-        return tf.math.l2_normalize(users, axis=-1)
+        return self._unit(users)
 
     def all_scores(self, indices):
         """(scores float [batch, num_items], fallback bool [batch])."""
@@ -135,7 +144,7 @@ class RetrievalModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history")])
     def embed_query(self, history):
-        """Unit user vectors: the query side of an approximate index; `history_items` are the
+        """User vectors as scored (`user_vectors`): the query side of an approximate index; `history_items` are the
         catalog ids the encoder read (string [batch, max_history], "" padding, normalized as
         the catalog's), what `serving_excluding_history` leaves out."""
         indices = self.indices(history)
@@ -145,10 +154,10 @@ class RetrievalModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_ids")])
     def embed_items(self, item_ids):
-        """Unit item vectors; unknown ids get zeros and known = False."""
+        """Item vectors as scored (`unit_items`); unknown ids get zeros and known = False."""
         index = self.index_of(item_ids)
         vectors = tf.gather(tf.concat([tf.zeros_like(self.item_table[:1]),
-                                       tf.math.l2_normalize(self.item_table[1:], axis=-1)], 0),
+                                       self.unit_items()], 0),
                             index)
         return {"vectors": vectors, "known": index > 0}
 

@@ -65,7 +65,8 @@ class SequentialRetrievalModel(tfrs.Model):
         self.retrieval = tfrs.tasks.Retrieval(
             loss=tf.keras.losses.CategoricalCrossentropy(
                 from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
-            temperature=config.temperature, remove_accidental_hits=True, name="retrieval")
+            temperature=config.temperature if config.similarity == "cosine" else None,
+            remove_accidental_hits=True, name="retrieval")
 
     def vectors_of(self, items, training=None):
         """Item indices int [n] (>= 1) -> item vectors float [n, dim]."""
@@ -76,14 +77,15 @@ class SequentialRetrievalModel(tfrs.Model):
         negatives from (`config.negatives_from` = "trained"); None: the whole catalog."""
         self.negative_pool = None if indices is None else tf.constant(indices, tf.int32)
 
-    def draw_negatives(self):
-        """(shared negatives int32 [num_negatives], the size of the pool they come from)."""
-        n = self.config.num_negatives
+    def draw_negatives(self, rows=None):
+        """(uniform negatives, the size of the pool they come from): int32 [num_negatives]
+        shared by the step, or [rows, num_negatives] (one set per scored target) for `rows`."""
+        shape = [self.config.num_negatives] if rows is None else [rows, self.config.num_negatives]
         if self.negative_pool is None:
-            return tf.random.uniform([n], 1, self.num_items + 1, dtype=tf.int32), self.num_items
+            return tf.random.uniform(shape, 1, self.num_items + 1, dtype=tf.int32), self.num_items
         size = int(self.negative_pool.shape[0])
         return tf.gather(self.negative_pool,
-                         tf.random.uniform([n], 0, size, dtype=tf.int32)), size
+                         tf.random.uniform(shape, 0, size, dtype=tf.int32)), size
 
     def item_vectors(self, training=None):
         """Every catalog item's vector: float [num_items + 1, dim], row 0 the padding item."""
@@ -107,10 +109,19 @@ class SequentialRetrievalModel(tfrs.Model):
         users, _ = self.encoder(inputs, history > 0, training=training)
         return users
 
+    def unit(self, vectors):
+        """What scoring multiplies: unit vectors under cosine similarity, else `vectors`."""
+        return normalize(vectors) if self.config.similarity == "cosine" else vectors
+
+    def scale(self):
+        """What inner products of `unit` vectors are divided by: tau, or 1 (dot)."""
+        return self.config.temperature if self.config.similarity == "cosine" else 1.0
+
     def scores(self, users, item_table):
-        """cos(user, item) / tau for every catalog item: float [batch, num_items]."""
-        return tf.matmul(normalize(users), normalize(item_table[1:]),
-                         transpose_b=True) / self.config.temperature
+        """cos(user, item) / tau (or user . item, `config.similarity`) for every catalog item:
+        float [batch, num_items]."""
+        return tf.matmul(self.unit(users), self.unit(item_table[1:]),
+                         transpose_b=True) / self.scale()
 
     def call(self, features, training=None):
         """Scores of every catalog item for each history: float [batch, num_items]."""
@@ -169,39 +180,79 @@ class SequentialRetrievalModel(tfrs.Model):
             score_mask = tf.concat(
                 [~in_history | own_target, own_history_cells(history)], axis=1)
         losses = self.retrieval(
-            normalize(users), normalize(tf.concat(vectors, axis=0)),
+            self.unit(users), self.unit(tf.concat(vectors, axis=0)),
             candidate_sampling_probability=tf.concat(q, axis=0),
             candidate_ids=tf.concat(ids, axis=0), compute_metrics=False, score_mask=score_mask)
         return replica_share(tf.reduce_sum(losses), batch)
+
+    def uniform_softmax_loss(self, users, targets, target_vectors, negatives,
+                             negative_vectors):
+        """L_rec of each target against negatives of its own (`config.loss` = "uniform"): a
+        softmax over the target and its `num_negatives` negatives, a negative equal to the
+        target masked out (this replica's share of the mean).
+
+        Args:
+          users: float [n, dim]; targets: int [n]; target_vectors: float [n, dim].
+          negatives: int [n, num_negatives]; negative_vectors: float [n, num_negatives, dim].
+        """
+        users = self.unit(users)
+        positive = tf.reduce_sum(users * self.unit(target_vectors), axis=-1, keepdims=True)
+        negative = tf.einsum("nd,nkd->nk", users, self.unit(negative_vectors))
+        negative = tf.where(tf.equal(negatives, targets[:, tf.newaxis]),
+                            tf.cast(-1e9, negative.dtype), negative)
+        logits = tf.concat([positive, negative], axis=1) / self.scale()
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.zeros_like(targets), logits=logits)
+        return replica_share(tf.reduce_sum(losses), tf.size(losses))
 
     def auxiliary_loss(self, history, users, training=None):
         """Extra objectives added to L_rec; none by default."""
         return 0.0
 
     def compute_loss(self, features, training=False):
-        """L_rec + auxiliary losses. The full loss needs every item's vector; the sampled loss
-        computes vectors only for the step's distinct items (history, targets, negatives)."""
+        """L_rec + auxiliary losses.
+
+        `features["target"]` is int [batch] (`config.objective` "last": the item after each
+        history) or int [batch, length] ("all_positions": the item after each history
+        position, 0 where there is none), aligned with `features["history"]`. The full loss
+        needs every item's vector; the sampled losses compute vectors only for the step's
+        distinct items (history, targets, negatives)."""
         history = tf.cast(features["history"], tf.int32)
         targets = tf.cast(features["target"], tf.int32)
+        every_position = targets.shape.rank == 2
+        real = targets > 0 if every_position else None
+
+        def outputs(history_vectors):
+            """(last-position user vectors [batch, dim], the scored user vectors [n, dim])."""
+            last, every = self.encoder(self.encoder_inputs(history_vectors, history),
+                                       history > 0, training=training)
+            return last, tf.boolean_mask(every, real) if every_position else last
+
+        scored = tf.boolean_mask(targets, real) if every_position else targets   # [n]
         if self.config.loss == "full":
             table = self.item_vectors(training=training)
-            users = self.user_vectors(history, table, training=training)
-            loss = self.full_softmax_loss(users, table, targets)
+            users, scored_users = outputs(tf.gather(table, history))
+            loss = self.full_softmax_loss(scored_users, table, scored)
         else:
-            negatives, pool_size = self.draw_negatives()
-            needed = tf.concat([tf.reshape(history, [-1]), targets, negatives], axis=0)
+            negatives, pool_size = self.draw_negatives(
+                tf.size(scored) if self.config.loss == "uniform" else None)
+            needed = tf.concat([tf.reshape(history, [-1]), scored, tf.reshape(negatives, [-1])],
+                               axis=0)
             items, local = tf.unique(needed)
             vectors = self.vectors_of(tf.maximum(items, 1), training=training)
             vectors *= tf.cast(items > 0, vectors.dtype)[:, tf.newaxis]   # padding -> zeros
-            cells = tf.size(history)
-            local_history = tf.reshape(local[:cells], tf.shape(history))
-            history_vectors = tf.gather(vectors, local_history)
-            users, _ = self.encoder(self.encoder_inputs(history_vectors, history), history > 0,
-                                    training=training)
-            batch = tf.size(targets)
-            loss = self.sampled_softmax_loss(
-                users, targets, tf.gather(vectors, local[cells:cells + batch]), negatives,
-                tf.gather(vectors, local[cells + batch:]),
-                *((history, history_vectors) if self.config.history_negative_weight
-                  else (None, None)), pool_size=pool_size)
+            cells, n = tf.size(history), tf.size(scored)
+            history_vectors = tf.gather(vectors, tf.reshape(local[:cells], tf.shape(history)))
+            users, scored_users = outputs(history_vectors)
+            target_vectors = tf.gather(vectors, local[cells:cells + n])
+            negative_vectors = tf.gather(
+                vectors, tf.reshape(local[cells + n:], tf.shape(negatives)))
+            if self.config.loss == "uniform":
+                loss = self.uniform_softmax_loss(scored_users, scored, target_vectors, negatives,
+                                                 negative_vectors)
+            else:
+                loss = self.sampled_softmax_loss(
+                    scored_users, scored, target_vectors, negatives, negative_vectors,
+                    *((history, history_vectors) if self.config.history_negative_weight
+                      else (None, None)), pool_size=pool_size)
         return loss + self.auxiliary_loss(history, users, training=training)

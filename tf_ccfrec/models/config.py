@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-LOSSES = ("full", "sampled")
+LOSSES = ("full", "sampled", "uniform")
+OBJECTIVES = ("last", "all_positions")
+SIMILARITIES = ("cosine", "dot")
 NEGATIVE_POOLS = ("catalog", "trained")
 PRECISIONS = ("float32", "mixed_bfloat16")
 HISTORY_VECTORS = ("paper", "release")
@@ -27,9 +29,19 @@ class CCFRecConfig:
       msa_warmup_steps: optimizer steps trained without MSA (its weight 0) before lambda_MSA
         applies; 0 (the paper) uses it from the first step.
       mask_prob: probability that a code is selected for masking.
-      loss: "full" (softmax over the whole catalog) or "sampled" (in-batch targets plus
-        `num_negatives` shared uniform negatives, with logQ correction).
-      num_negatives: shared negatives per step for the sampled loss.
+      loss: "full" (softmax over the whole catalog), "sampled" (in-batch targets plus
+        `num_negatives` shared uniform negatives, with logQ correction) or "uniform" (each
+        target against `num_negatives` uniform negatives of its own, a plain softmax over the
+        1 + num_negatives: the sampled softmax of SASRec+SS and eSASRec, RecTools'
+        CatalogUniformSampler; a negative that is the target itself is masked).
+      num_negatives: shared negatives per step ("sampled"), negatives per target ("uniform").
+      objective: "last" (each training example, a prefix of a user's sequence, predicts its
+        next item from the last position) or "all_positions" (each user's whole training
+        sequence is one example and every position predicts the item after it, through the
+        causal mask: SASRec's original objective; the same targets, each sequence encoded once).
+      similarity: "cosine" (cos(user, item) / temperature, the paper's) or "dot" (the plain
+        inner product, no temperature: SASRec's). Training, evaluation and the export all score
+        with it.
       negatives_from: where the sampled loss draws them (uniformly): "catalog" (every item) or
         "trained" (the items with at least one training interaction, `set_negative_pool`), so
         that an item no training example holds, such as one that arrives later (cold start),
@@ -52,7 +64,7 @@ class CCFRecConfig:
         AVX-512 BF16 or AMX, much slower where it has not; docs/model.md).
     """
 
-    dim: int = 128
+    dim: int = 128  # CCFRec: the view vectors' dimension; SASRec: any
     fusion_layers: int = 2
     sequence_layers: int = 2
     num_heads: int = 2
@@ -67,6 +79,8 @@ class CCFRecConfig:
     mask_prob: float = 0.5
     loss: str = "full"
     num_negatives: int = 4096
+    objective: str = "last"
+    similarity: str = "cosine"
     negatives_from: str = "catalog"
     history_negative_weight: float = 0.0
     history_vector: str = "paper"
@@ -78,6 +92,14 @@ class CCFRecConfig:
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"similarity must be one of {SIMILARITIES}, got "
+                             f"{self.similarity!r}")
+        if self.objective == "all_positions" and self.history_negative_weight:
+            raise ValueError("history_negative_weight applies to the last-position objective "
+                             "only")
         if self.negatives_from not in NEGATIVE_POOLS:
             raise ValueError(f"negatives_from must be one of {NEGATIVE_POOLS}, got "
                              f"{self.negatives_from!r}")

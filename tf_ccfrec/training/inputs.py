@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Dict, Iterable, List, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from tf_ccfrec import storage
@@ -63,6 +64,35 @@ def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_s
             .prefetch(tf.data.AUTOTUNE))
 
 
+def training_sequences(examples) -> Dict[str, List[str]]:
+    """Each user's training sequence from its training examples (`splits.Example`, any order):
+    the first example's history, then every example's target by position. It does not depend on
+    the max_history the examples were prepared with."""
+    by_user: Dict[str, list] = {}
+    for example in examples:
+        by_user.setdefault(example.user_id, []).append(example)
+    result = {}
+    for user, rows in by_user.items():
+        rows.sort(key=lambda e: e.position)
+        result[user] = list(rows[0].history) + [e.target for e in rows]
+    return result
+
+
+def sequence_arrays(sequences: Iterable[Sequence[int]], length: int) -> Tuple[np.ndarray,
+                                                                                np.ndarray]:
+    """Index sequences (each at least 2 long) -> (history, target), int32 [n, length] each,
+    right-aligned with 0 padding first: history[i] ends with the sequence's next-to-last item,
+    target[i, j] is the item after history[i, j] (its last `length` inputs and their targets)."""
+    sequences = list(sequences)
+    history = np.zeros((len(sequences), length), np.int32)
+    target = np.zeros((len(sequences), length), np.int32)
+    for row, sequence in enumerate(sequences):
+        inputs, outputs = sequence[:-1][-length:], sequence[1:][-length:]
+        history[row, length - len(inputs):] = inputs
+        target[row, length - len(outputs):] = outputs
+    return history, target
+
+
 class PreparedData:
     """What training reads from a prepared directory (`ccfrec data prepare`), with the items
     indexed like `item_ids` (index i + 1).
@@ -81,6 +111,40 @@ class PreparedData:
         return make_dataset(self.prepared_dir, split, self.item_ids, batch_size,
                             self.max_history, shuffle=shuffle, seed=seed, repeat=repeat,
                             drop_remainder=drop_remainder)
+
+    def sequence_dataset(self, batch_size: int, shuffle: bool = False, seed: int = 0,
+                         repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+        """Batches of whole training sequences, one per user (objective "all_positions"):
+        {"history": int32 [b, max_history], "target": int32 [b, max_history]}
+        (`sequence_arrays`); an unknown item id is an error."""
+        history, target = self._sequences()
+        dataset = tf.data.Dataset.from_tensor_slices({"history": history, "target": target})
+        if shuffle:
+            dataset = dataset.shuffle(len(history), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            dataset = dataset.repeat()
+        return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(
+            tf.data.AUTOTUNE)
+
+    def train_sequences(self) -> int:
+        """How many users have a training sequence (the batches of one `sequence_dataset` pass
+        times the batch size, at most)."""
+        return len(self._sequences()[0])
+
+    def _sequences(self):
+        if getattr(self, "_sequence_cache", None) is None:
+            from tf_ccfrec.data import tfrecords
+            from tf_ccfrec.data.errors import DataError
+
+            index = {item: i + 1 for i, item in enumerate(self.item_ids)}
+            sequences = training_sequences(tfrecords.read_examples(self.prepared_dir, "train"))
+            try:
+                indexed = [[index[item] for item in sequence] for sequence in sequences.values()]
+            except KeyError as error:
+                raise DataError(f"{self.prepared_dir}: training item {error.args[0]!r} is not "
+                                f"in the code artifact's catalog") from None
+            self._sequence_cache = sequence_arrays(indexed, self.max_history)
+        return self._sequence_cache
 
     def interactions(self):
         """int [num_items + 1]: `evaluation.training_interactions`."""

@@ -213,19 +213,28 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
     strategy = distribute.make_strategy(train_config.strategy)
     replicas = strategy.num_replicas_in_sync
     multi_worker = distribute.is_multi_worker(strategy)
+    every_position = model_config.objective == "all_positions"
+    if every_position and not hasattr(data, "sequence_dataset"):
+        raise ValueError(f"objective 'all_positions' needs whole training sequences, which "
+                         f"{type(data).__name__} does not provide; use objective 'last'")
     steps_per_epoch = train_config.steps_per_epoch
     if steps_per_epoch is None and multi_worker:
         # Workers' shards of a finite dataset end at different steps, and one that runs out
         # leaves the others waiting in a collective: every worker runs the same number of
         # steps, one pass's worth, over the repeated data.
-        steps_per_epoch = max(1, data.train_examples() // train_config.batch_size)
+        steps_per_epoch = max(1, (data.train_sequences() if every_position
+                                  else data.train_examples()) // train_config.batch_size)
 
     def dataset(split, training, seed=train_config.seed):
         # Distributed training needs equal replica batches: drop the (reshuffled) remainder.
-        batches = data.dataset(
-            split, train_config.batch_size if training else train_config.eval_batch_size,
-            shuffle=training, seed=seed, drop_remainder=training and replicas > 1,
-            repeat=training and steps_per_epoch is not None)
+        options = dict(shuffle=training, seed=seed, drop_remainder=training and replicas > 1,
+                       repeat=training and steps_per_epoch is not None)
+        if training and every_position:
+            batches = data.sequence_dataset(train_config.batch_size, **options)
+        else:
+            batches = data.dataset(
+                split, train_config.batch_size if training else train_config.eval_batch_size,
+                **options)
         if training and multi_worker:
             # Shard by element, not by file: every worker reads the same shuffled stream and
             # takes its part of each global batch (a split may be one file), so the global
