@@ -468,3 +468,29 @@ def test_sasrec_baseline_trains_with_the_same_loss():
     grads = tape.gradient(value, model.trainable_variables)
     assert all(g is not None for g in grads)
     assert np.asarray(model.item_vectors()[0]).tolist() == [0.0] * DIM
+
+
+@pytest.mark.parametrize("protocol", ["unseen", "uniform"])
+def test_sampled_protocol_draws_uniformly_from_the_allowed_items(protocol):
+    """"unseen": never a history item or the target (repeats in the history counted once), each
+    other item equally often; "uniform": only the target left out."""
+    history = np.array([[0, 2, 7, 2, 9], [0, 0, 0, 0, 1], [3, 5, 6, 8, 10]], np.int32)
+    target = np.array([4, 10, 1], np.int32)
+    draws = evaluation.draw_negatives(history, target, 12, 30_000, seed=2,
+                                      protocol=protocol).numpy()
+    for row in range(3):
+        excluded = {int(target[row])} | (set(history[row].tolist()) - {0}
+                                         if protocol == "unseen" else set())
+        allowed = [i for i in range(1, 13) if i not in excluded]
+        counts = np.bincount(draws[row], minlength=13)
+        assert counts[0] == 0 and all(counts[i] == 0 for i in excluded)
+        assert np.abs(counts[allowed] / 30_000 - 1 / len(allowed)).max() < 0.01
+    alone = evaluation.draw_negatives(history[1:2], target[1:2], 12, 30_000, seed=2,
+                                      protocol=protocol).numpy()
+    np.testing.assert_array_equal(draws[1:2], alone)
+
+
+def test_sampled_protocol_is_checked():
+    with pytest.raises(ValueError, match="sampled protocol"):
+        evaluation.draw_negatives(np.zeros((1, 2), np.int32), np.array([1]), 5, 3,
+                                  protocol="popular")

@@ -132,7 +132,7 @@ MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "ms
                  "sequence_layers", "num_heads", "ffn_dim",
                  "max_history", "recompute", "precision")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience", "seed", "jit_compile",
-                 "strategy", "sampled_negatives", "exclude_history", "time_budget_minutes",
+                 "strategy", "sampled_negatives", "sampled_protocol", "exclude_history", "time_budget_minutes",
                  "steps_per_epoch")
 
 
@@ -167,7 +167,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(json.dumps(restore.evaluate_run(
         args.model_dir, args.split, data_dir=args.data, codes_dir=args.codes,
         sampled_negatives=100 if args.sampled_negatives is None else args.sampled_negatives,
-        exclude_history=bool(args.exclude_history))))
+        exclude_history=bool(args.exclude_history), sampled_protocol=args.sampled_protocol,
+        write_ranks=args.write_ranks)))
     return 0
 
 
@@ -188,7 +189,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     if args.kind == "text-knn":
         result = text_knn.evaluate_prepared(args.data, args.split, args.sampled_negatives,
-                                            cache_dir=args.embedding_cache)
+                                            cache_dir=args.embedding_cache,
+                                            sampled_protocol=args.sampled_protocol or "unseen")
     else:
         from tf_ccfrec.data import prepare, tfrecords
 
@@ -198,7 +200,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         result = {"model": "popularity", "split": args.split, **evaluation.popularity_metrics(
             counts, inputs.make_dataset(args.data, args.split, item_ids, 1024),
             sampled_negatives=args.sampled_negatives, head=evaluation.head_items(counts),
-            cold=evaluation.cold_items(args.data, item_ids))}
+            cold=evaluation.cold_items(args.data, item_ids),
+            sampled_protocol=args.sampled_protocol or "unseen")}
     print(json.dumps(result))
     return 0
 
@@ -432,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="negatives per example of the sampled protocol (default 100; 0: skip)")
         p.add_argument("--exclude-history", action="store_const", const=True,
                        help="remove each user's history items from the ranking")
+        sampled_protocol(p)
+
+    def sampled_protocol(p):
+        p.add_argument("--sampled-protocol", choices=("unseen", "uniform"),
+                       help="draw the sampled protocol's negatives from the items outside the "
+                            "user's history and target (unseen, the default) or from every "
+                            "item but the target (uniform)")
 
     train_parser = commands.add_parser("train", help="train CCFRec or a baseline; prints one "
                                                      "JSON line of metrics")
@@ -449,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "sampled, head/tail); prints one JSON line")
     evaluate.add_argument("--model-dir", required=True, help="the `ccfrec train --output` dir")
     evaluate.add_argument("--split", choices=("valid", "test"), default="test")
+    evaluate.add_argument("--write-ranks", action="store_true",
+                          help="also write each example's rank to <model-dir>/<split>_ranks.npz "
+                               "(for bench/paired_test.py)")
     evaluate.add_argument("--data", help="prepared data (default: the one it was trained on)")
     evaluate.add_argument("--codes", help="code artifact (default: the one it was trained on)")
     evaluation_options(evaluate)
@@ -470,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     baseline.add_argument("--data", required=True, help="the prepared dataset")
     baseline.add_argument("--split", choices=("valid", "test"), default="test")
     baseline.add_argument("--sampled-negatives", type=int, default=100)
+    sampled_protocol(baseline)
     baseline.add_argument("--embedding-cache", default=None,
                           help="embedding cache root (text-knn; default "
                                "~/.cache/tf-ccfrec/embeddings; '' off)")

@@ -208,7 +208,9 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
                              id_lookup=lookup,
                              sampled_negatives=run["train_config"]["sampled_negatives"],
                              seed=run["train_config"]["seed"], history_vectors=history,
-                             similarity=model.config.similarity)
+                             similarity=model.config.similarity,
+                             sampled_protocol=run["train_config"].get("sampled_protocol",
+                                                                      "uniform"))
     new_texts = {**added_texts(path), **{item: texts[item] for item in changed + added}}
     saved_model.write_module(module, all_ids, output, bool(base_info.get("scann")), info={
         **base_info, **(info or {}), "added_items": len(added), "reencoded_items": len(changed)},

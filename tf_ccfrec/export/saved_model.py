@@ -20,7 +20,7 @@ EXPORT_INFO = os.path.join("assets.extra", "ccfrec.json")
 def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int = 100,
            with_scann: bool = True, overwrite: bool = False,
            info: Optional[dict] = None, id_lookup=None, sampled_negatives: int = 100,
-           seed: int = 0) -> str:
+           seed: int = 0, sampled_protocol: str = "unseen") -> str:
     """Exports a trained model to `output_dir` (e.g. `<base>/<name>/<version>`).
 
     Args:
@@ -30,7 +30,7 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
       top_k: items per `serving_default` answer.
       with_scann: also write the ScaNN index.
       info: extra facts recorded in `assets.extra/ccfrec.json`.
-      id_lookup, sampled_negatives, seed: see `RetrievalModule`.
+      id_lookup, sampled_negatives, seed, sampled_protocol: see `RetrievalModule`.
 
     Returns:
       output_dir.
@@ -46,7 +46,8 @@ def export(model, item_ids, popularity: np.ndarray, output_dir: str, top_k: int 
                              model.config.max_history, top_k, id_lookup=id_lookup,
                              sampled_negatives=sampled_negatives, seed=seed,
                              history_vectors=history,
-                             similarity=model.config.similarity)
+                             similarity=model.config.similarity,
+                             sampled_protocol=sampled_protocol)
     return write_module(module, item_ids, output_dir, with_scann, overwrite, info)
 
 
@@ -68,6 +69,7 @@ def write_module(module, item_ids, output_dir: str, with_scann: bool = True,
         storage.write_json(os.path.join(staging, EXPORT_INFO), {
             **(info or {}), "items": len(item_ids), "top_k": module.top_k,
             "max_history": module.max_history, "temperature": module.temperature,
+            "sampled_protocol": module.sampled_protocol,
             "scann": with_scann})
         for name, value in (extra_json or {}).items():
             storage.write_json(os.path.join(staging, "assets.extra", name), value)
@@ -84,7 +86,8 @@ def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bo
     return export(model, run["item_ids"], popularity, output_dir, top_k, with_scann, overwrite,
                   info={"model": run["model"], "run": storage.absolute(model_dir)},
                   sampled_negatives=run["train_config"]["sampled_negatives"],
-                  seed=run["train_config"]["seed"])
+                  seed=run["train_config"]["seed"],
+                  sampled_protocol=run["train_config"].get("sampled_protocol", "uniform"))
 
 
 def load(path: str):

@@ -43,7 +43,7 @@ class RetrievalModule(tf.Module):
       top_k: how many items `serving_default` returns.
       id_lookup: callable string tensor -> int32 indices of the same shape (0 = unknown), a
         tf.Module (e.g. one applying a tf.Transform graph); default a hash table of `item_ids`.
-      sampled_negatives, seed: the sampled protocol of `serve_tf_examples`
+      sampled_negatives, seed, sampled_protocol: the sampled protocol of `serve_tf_examples`
         (`evaluation.draw_negatives`).
       history_vectors: float [num_items + 1, dim], what the encoder reads for a history item
         (the model's `history_table`); None: `item_vectors`.
@@ -52,7 +52,7 @@ class RetrievalModule(tf.Module):
     def __init__(self, encoder, item_vectors: np.ndarray, item_ids, popularity: np.ndarray,
                  temperature: float, max_history: int, top_k: int, id_lookup=None,
                  sampled_negatives: int = 100, seed: int = 0, history_vectors=None,
-                 similarity: str = "cosine"):
+                 similarity: str = "cosine", sampled_protocol: str = "unseen"):
         super().__init__(name="ccfrec_retrieval")
         self.encoder = encoder
         self.max_history, self.top_k = max_history, min(top_k, len(item_ids))
@@ -68,6 +68,7 @@ class RetrievalModule(tf.Module):
                                           trainable=False, name="log_popularity")
         self.num_items = len(item_ids)
         self.sampled_negatives, self.seed = sampled_negatives, seed
+        self.sampled_protocol = sampled_protocol
         self.id_lookup = id_lookup
         self.table = None if id_lookup is not None else tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
@@ -175,7 +176,7 @@ class RetrievalModule(tf.Module):
         known = target > 0
         target = tf.maximum(target, 1)
         negatives = draw_negatives(indices, target, self.num_items, self.sampled_negatives,
-                                   self.seed)
+                                   self.seed, self.sampled_protocol)
         result["target_rank"] = tf.where(known, rank_of_target(scores, target), -1)
         result["sampled_rank"] = tf.where(
             known, rank_among_negatives(scores, target, negatives), -1)

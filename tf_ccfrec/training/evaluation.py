@@ -2,8 +2,10 @@
 
 - full ranking: Recall@k and NDCG@k of the target among all catalog items;
 - the sampled protocol: HR@10 and NDCG@10 of the target among itself and `sampled_negatives`
-  items drawn uniformly from the other catalog items (a seeded function of the example, so
-  reruns, batchings and the exported model's TFMA signature draw the same ones);
+  items drawn uniformly from the items the user has not interacted with (its history and
+  target excluded, as LLM-ESR and H2Rec draw them; `draw_negatives`' protocol "unseen"), or
+  from every item other than the target ("uniform"); a seeded function of the example, so
+  reruns, batchings and the exported model's TFMA signature draw the same ones;
 - optionally with the history's items removed from the ranking (not the target itself);
 - sliced by the target's popularity: head = the most popular 20% of items by training
   interactions, tail = the rest.
@@ -62,19 +64,28 @@ def remove_history(scores: tf.Tensor, history: tf.Tensor, targets: tf.Tensor) ->
         scores, cells, tf.fill([tf.shape(cells)[0]], tf.constant(-np.inf, scores.dtype)))
 
 
+SAMPLED_PROTOCOLS = ("unseen", "uniform")
+
+
 def draw_negatives(history: tf.Tensor, targets: tf.Tensor, num_items: int, n: int,
-                   seed: int = 0) -> tf.Tensor:
-    """int32 [batch, n]: uniform draws from the items other than each row's target.
+                   seed: int = 0, protocol: str = "unseen") -> tf.Tensor:
+    """int32 [batch, n]: uniform draws, with replacement, from the items a row may rank its
+    target against: with `protocol` "unseen" (LLM-ESR's and H2Rec's), the items neither in its
+    history nor its target; with "uniform", every item other than its target.
 
     A row's draws are a function of (seed, its history, its target) only, not of its position
     in the data, so any consumer of the same example (the library's evaluation, the exported
     `serve_tf_examples` signature that TFMA evaluates) draws the same negatives.
 
     Args:
-      history: int [batch, length], right-aligned item indices (0 = padding).
+      history: int [batch, length], right-aligned item indices (0 = padding); what the model
+        reads (a history longer than max_history is cut to its last max_history items).
       targets: int [batch], item indices >= 1.
-      num_items: catalog size (>= 2).
+      num_items: catalog size, larger than any row's history and target together.
     """
+    if protocol not in SAMPLED_PROTOCOLS:
+        raise ValueError(f"sampled protocol must be one of {SAMPLED_PROTOCOLS}, got "
+                         f"{protocol!r}")
     history = tf.cast(history, tf.int64)
     targets = tf.cast(targets, tf.int64)
     row_key = tf.strings.join([
@@ -85,9 +96,24 @@ def draw_negatives(history: tf.Tensor, targets: tf.Tensor, num_items: int, n: in
     draw_keys = tf.strings.join([tf.broadcast_to(row_key[:, tf.newaxis], shape),
                                  tf.broadcast_to(tf.strings.as_string(tf.range(n)), shape)],
                                 separator="#")
-    # Uniform over 1..num_items - 1, then shifted past the target: uniform over the others.
-    draws = tf.strings.to_hash_bucket_fast(draw_keys, num_items - 1) + 1
-    draws += tf.cast(draws >= targets[:, tf.newaxis], tf.int64)
+    if protocol == "uniform":
+        # Uniform over 1..num_items - 1, then shifted past the target: uniform over the others.
+        draws = tf.strings.to_hash_bucket_fast(draw_keys, num_items - 1) + 1
+        draws += tf.cast(draws >= targets[:, tf.newaxis], tf.int64)
+        return tf.cast(draws, tf.int32)
+    # The row's distinct excluded items, ascending, padded with num_items + 1 (never reached).
+    beyond = tf.constant(num_items + 1, tf.int64)
+    excluded = tf.concat([history, targets[:, tf.newaxis]], axis=1)
+    excluded = tf.sort(tf.where(excluded > 0, excluded, beyond), axis=1)
+    repeated = tf.concat([tf.zeros_like(excluded[:, :1], tf.bool),
+                          tf.equal(excluded[:, 1:], excluded[:, :-1])], axis=1)
+    excluded = tf.sort(tf.where(repeated, beyond, excluded), axis=1)
+    allowed = num_items - tf.reduce_sum(tf.cast(excluded <= num_items, tf.int64), axis=1)
+    # Uniform over 1..allowed, then shifted past each excluded item in ascending order: the
+    # u-th item that is not excluded.
+    draws = tf.strings.to_hash_bucket_fast(draw_keys, 2**62) % allowed[:, tf.newaxis] + 1
+    for column in range(excluded.shape[1]):
+        draws += tf.cast(draws >= excluded[:, column:column + 1], tf.int64)
     return tf.cast(draws, tf.int32)
 
 
@@ -189,7 +215,8 @@ def ranking_function(model, exclude_history: bool = False):
 def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
              exclude_history: bool = False, sampled_negatives: int = 0,
              head: Optional[np.ndarray] = None, seed: int = 0,
-             cold: Optional[np.ndarray] = None) -> Dict[str, object]:
+             cold: Optional[np.ndarray] = None,
+             sampled_protocol: str = "unseen", with_ranks: bool = False) -> Dict[str, object]:
     """Metrics of `model` over every example of `dataset` (batches with "history", "target").
 
     Returns:
@@ -200,15 +227,19 @@ def evaluate(model, dataset: tf.data.Dataset, ks: Sequence[int] = (5, 10),
       was / was not trained on.
     """
     return evaluate_ranking(ranking_function(model, exclude_history), model.num_items, dataset,
-                            ks, sampled_negatives, head, seed, cold)
+                            ks, sampled_negatives, head, seed, cold, sampled_protocol,
+                            with_ranks)
 
 
 def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
                      ks: Sequence[int] = (5, 10), sampled_negatives: int = 0,
                      head: Optional[np.ndarray] = None, seed: int = 0,
-                     cold: Optional[np.ndarray] = None) -> Dict[str, object]:
+                     cold: Optional[np.ndarray] = None,
+                     sampled_protocol: str = "unseen", with_ranks: bool = False
+                     ) -> Dict[str, object]:
     """`evaluate` of any scorer: `scores_of(history, targets)` -> (scores float [b, num_items],
-    0-based target ranks [b]) (`ranking_function`'s contract)."""
+    0-based target ranks [b]) (`ranking_function`'s contract). `with_ranks`: the result's
+    "ranks" holds every example's 0-based full-ranking rank, int [examples], in data order."""
     full, sampled, targets = [], [], []
     for batch in dataset:
         scores, ranks = scores_of(batch["history"], batch["target"])
@@ -216,7 +247,7 @@ def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
         targets.append(batch["target"].numpy())
         if sampled_negatives:
             negatives = draw_negatives(batch["history"], batch["target"], num_items,
-                                       sampled_negatives, seed)
+                                       sampled_negatives, seed, sampled_protocol)
             sampled.append(rank_among_negatives(scores, batch["target"], negatives).numpy())
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, int)  # noqa: E731
     full, targets = join(full), join(targets)
@@ -227,6 +258,8 @@ def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
             for name, rows in zip(names, (mask[targets], ~mask[targets])):
                 result[name] = _summary(full[rows], None if sampled is None else sampled[rows],
                                         ks) if rows.any() else {"examples": 0}
+    if with_ranks:
+        result["ranks"] = full
     return result
 
 

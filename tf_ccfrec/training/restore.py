@@ -40,15 +40,30 @@ def load_run(model_dir: str, codes_dir: Optional[str] = None):
 
 def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = None,
                  codes_dir: Optional[str] = None, sampled_negatives: int = 100,
-                 exclude_history: bool = False) -> Dict[str, Any]:
-    """The metrics `train` reports for a split (same seed, so the same sampled negatives)."""
+                 exclude_history: bool = False,
+                 sampled_protocol: Optional[str] = None,
+                 write_ranks: bool = False) -> Dict[str, Any]:
+    """The metrics `train` reports for a split (same seed, so the same sampled negatives;
+    `sampled_protocol` default: the run's, "uniform" for runs from before the option).
+    `write_ranks`: also (re)write the split's per-example ranks, `<model_dir>/<split>_ranks.npz`
+    (`<split>_ranks_excluding_history.npz` with `exclude_history`), what
+    `significance.paired_test` compares."""
     from tf_ccfrec.training import evaluation, inputs
 
     model, run = load_run(model_dir, codes_dir)
     prepared = data_dir or run["prepared"]
     data = inputs.make_dataset(prepared, split, run["item_ids"], 1024, model.config.max_history)
     head = evaluation.head_items(evaluation.training_interactions(prepared, run["item_ids"]))
-    return {"model": run["model"], "split": split, **evaluation.evaluate(
+    metrics = evaluation.evaluate(
         model, data, exclude_history=exclude_history, sampled_negatives=sampled_negatives,
         head=head, seed=run["train_config"]["seed"],
-        cold=evaluation.cold_items(prepared, run["item_ids"]))}
+        sampled_protocol=sampled_protocol or run["train_config"].get("sampled_protocol",
+                                                                     "uniform"),
+        cold=evaluation.cold_items(prepared, run["item_ids"]), with_ranks=True)
+    ranks = metrics.pop("ranks")
+    if write_ranks:
+        from tf_ccfrec import storage
+
+        name = f"{split}_ranks{'_excluding_history' if exclude_history else ''}.npz"
+        storage.save_npz(storage.join(model_dir, name), ranks=ranks)
+    return {"model": run["model"], "split": split, **metrics}

@@ -47,7 +47,8 @@ def ranking_function(table: np.ndarray, exclude_history: bool = False):
 def evaluate_prepared(prepared_dir: str, split: str = "test", sampled_negatives: int = 100,
                       seed: int = 0, encoder_dir: Optional[str] = None,
                       cache_dir: Optional[str] = None, max_history: int = 20,
-                      exclude_history: bool = False) -> Dict[str, object]:
+                      exclude_history: bool = False,
+                      sampled_protocol: str = "unseen") -> Dict[str, object]:
     """The baseline's metrics on a prepared dataset's split, sliced as a trained run's (head /
     tail, and warm / cold when the data has cold items)."""
     from tf_ccfrec.data import prepare, tfrecords
@@ -61,4 +62,4 @@ def evaluate_prepared(prepared_dir: str, split: str = "test", sampled_negatives:
     return {"model": "text-knn", "split": split, **evaluation.evaluate_ranking(
         ranking_function(table, exclude_history), len(item_ids), data,
         sampled_negatives=sampled_negatives, head=evaluation.head_items(counts), seed=seed,
-        cold=evaluation.cold_items(prepared_dir, item_ids))}
+        cold=evaluation.cold_items(prepared_dir, item_ids), sampled_protocol=sampled_protocol)}

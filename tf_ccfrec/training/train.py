@@ -56,6 +56,8 @@ class TrainConfig:
       strategy: the tf.distribute strategy (`distribute.STRATEGIES`); "auto" picks multi-worker
         from TF_CONFIG, mirrored on several GPUs, else one device.
       sampled_negatives: negatives per example of the final sampled-protocol evaluation.
+      sampled_protocol: where they are drawn from (`evaluation.draw_negatives`): "unseen"
+        (items outside the example's history and target) or "uniform" (any but the target).
       exclude_history: the final evaluation removes history items from the ranking.
     """
 
@@ -72,9 +74,14 @@ class TrainConfig:
     jit_compile: bool = False
     strategy: str = "auto"
     sampled_negatives: int = 100
+    sampled_protocol: str = "unseen"
     exclude_history: bool = False
 
     def __post_init__(self):
+        if self.sampled_protocol not in evaluation.SAMPLED_PROTOCOLS:
+            raise ValueError(f"sampled_protocol must be one of "
+                             f"{', '.join(evaluation.SAMPLED_PROTOCOLS)}, got "
+                             f"{self.sampled_protocol!r}")
         if self.strategy not in distribute.STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(distribute.STRATEGIES)}, "
                              f"got {self.strategy!r}")
@@ -172,6 +179,7 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+TEST_RANKS = "test_ranks.npz"  # in the run directory
 ITEM_ORDER = "item_ids.txt"  # in the run directory: the model's item order, one id a line
 
 
@@ -309,17 +317,24 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
         load_best_weights(model, manager.directory)
     head, cold = data.head(), data.cold()
 
-    def final(split_data):
+    def final(split_data, with_ranks=False):
         return evaluation.evaluate(model, split_data, exclude_history=train_config.exclude_history,
                                    sampled_negatives=train_config.sampled_negatives, head=head,
-                                   seed=train_config.seed, cold=cold)
+                                   seed=train_config.seed, cold=cold,
+                                   sampled_protocol=train_config.sampled_protocol,
+                                   with_ranks=with_ranks)
+
+    test = final(test_data, with_ranks=True)
+    # Each test example's 0-based full-ranking rank, in the test split's order: what a paired
+    # test of two runs on the same data compares (`tf_ccfrec.training.significance`).
+    storage.save_npz(os.path.join(write_dir, TEST_RANKS), ranks=test.pop("ranks"))
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
               # All invocations of a resumed run together.
               "train_seconds": round(callback.seconds_before + train_seconds, 1),
               "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
-              "valid": final(valid_data), "test": final(test_data)}
+              "valid": final(valid_data), "test": test}
     steps_run = sum(h["steps"] for h in log if h["epoch"] > first_epoch)
     if steps_run > 0:
         # Training steps only: per-epoch validation is left out.

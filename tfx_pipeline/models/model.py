@@ -122,4 +122,5 @@ def run_fn(fn_args) -> None:
             info={"model": model_name, "run": fn_args.model_run_dir,
                   "transform_graph": fn_args.transform_output, "warm_start": warm_start},
             id_lookup=TransformLookup(tf_transform_output),
-            sampled_negatives=train_config.sampled_negatives, seed=train_config.seed)
+            sampled_negatives=train_config.sampled_negatives, seed=train_config.seed,
+            sampled_protocol=train_config.sampled_protocol)
