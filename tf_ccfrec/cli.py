@@ -153,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tf_ccfrec.training import presets, train
 
     model_overrides, train_overrides = training_overrides(args)
-    model_config, train_config = presets.configs(args.preset, model_overrides, train_overrides)
+    model_config, train_config = presets.configs(args.preset, model_overrides, train_overrides,
+                                                 model_name=args.model)
     result = train.train(args.data, args.codes, args.output, args.model, model_config,
                          train_config, verbose=0 if args.no_progress else 1)
     print(json.dumps(result))

@@ -58,7 +58,8 @@ class TrainConfig:
       sampled_negatives: negatives per example of the final sampled-protocol evaluation.
       sampled_protocol: where they are drawn from (`evaluation.draw_negatives`): "unseen"
         (items outside the example's history and target) or "uniform" (any but the target).
-      exclude_history: the final evaluation removes history items from the ranking.
+      exclude_history: validation (hence model selection and early stopping) and the final
+        evaluation remove history items from the ranking.
     """
 
     batch_size: int = 400
@@ -122,11 +123,12 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
     every stop the chief's, taken at the same step on every worker."""
 
     def __init__(self, valid, patience, budget_seconds, manager, state, writer, log,
-                 history_path, decide):
+                 history_path, decide, exclude_history=False):
         super().__init__()
         self.valid, self.patience, self.budget = valid, patience, budget_seconds
         self.manager, self.state, self.writer, self.log = manager, state, writer, log
         self.history_path, self.decide = history_path, decide
+        self.exclude_history = exclude_history   # validate as the final evaluation ranks
         self.started = time.time()
         self.validation_seconds = 0.0
         self.steps = 0   # of the current epoch
@@ -145,7 +147,8 @@ class _ValidationAndStopping(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         validation_started = time.time()
-        metrics = evaluation.evaluate(self.model, self.valid)
+        metrics = evaluation.evaluate(self.model, self.valid,
+                                      exclude_history=self.exclude_history)
         self.validation_seconds += time.time() - validation_started
         self.state["epoch"].assign(epoch + 1)
         improved = metrics["ndcg@10"] > float(self.state["best"])
@@ -306,7 +309,8 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
     budget = (train_config.time_budget_minutes * 60
               if train_config.time_budget_minutes is not None else None)
     callback = _ValidationAndStopping(valid_data, train_config.patience, budget, manager, state,
-                                      writer, log, history_path, decide)
+                                      writer, log, history_path, decide,
+                                      exclude_history=train_config.exclude_history)
     started = time.time()
     if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
             train_config.patience:

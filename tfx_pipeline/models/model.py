@@ -64,6 +64,9 @@ def configs(custom_config: Dict[str, Any], hyperparameters: Dict[str, Any] | Non
         tuned_model, tuned_train = split_overrides(values)
         model_overrides.update(tuned_model)
         train_overrides.update(tuned_train)
+    # The preset's shared values for either model: the tuned SASRec presets
+    # (`presets.MODEL_PRESETS`) train on whole sequences, which Transform's per-prefix examples
+    # do not hold.
     return presets.configs(custom_config.get("preset", "paper"), model_overrides,
                            train_overrides)
 

@@ -1,0 +1,68 @@
+"""The headline tables of docs/results.md from the committed runs' small files.
+
+Usage: bin/env-run python bench/headline.py [--runs docs/results/runs]
+
+Each run directory is `<dataset>-<model>-seed<k>` (`bench/run_results.sh` copies config.json,
+history.json and metrics.json there); `metrics.json` holds the test metrics under "test". Prints
+one Markdown table per dataset: the published anchors, then per model the mean and standard
+deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking, history items in the
+ranking) and the seeds' count; "-" where a model has no run yet.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import statistics
+
+PUBLISHED = {
+    "beauty": [("SASRec with sampled softmax (eSASRec paper, arXiv 2508.06450)", 0.0921, 0.0531),
+               ("eSASRec (arXiv 2508.06450)", 0.0928, 0.0523)],
+    "yelp": [("MCLRec (SIGIR 2023, arXiv 2304.07763)", 0.0647, 0.0394)],
+    "office": [],
+}
+NAME = re.compile(r"^(?P<dataset>beauty|office|yelp)-(?P<model>[a-z0-9-]+)-seed(?P<seed>\d+)$")
+
+
+def collect(root):
+    """{dataset: {model: [test metrics of each seed]}}."""
+    runs = collections.defaultdict(lambda: collections.defaultdict(list))
+    for name in sorted(os.listdir(root)):
+        match = NAME.match(name)
+        path = os.path.join(root, name, "metrics.json")
+        if match and os.path.exists(path):
+            with open(path) as f:
+                runs[match["dataset"]][match["model"]].append(json.load(f)["test"])
+    return runs
+
+
+def cell(values):
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def table(dataset, models):
+    lines = [f"### {dataset.capitalize()}", "",
+             "| model | R@10 | N@10 | seeds |", "|---|---|---|---|"]
+    for label, recall, ndcg in PUBLISHED[dataset]:
+        lines.append(f"| published: {label} | {recall:.4f} | {ndcg:.4f} | - |")
+    for model, metrics in sorted(models.items()):
+        lines.append(f"| {model} | {cell([m['recall@10'] for m in metrics])} | "
+                     f"{cell([m['ndcg@10'] for m in metrics])} | {len(metrics)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="docs/results/runs")
+    args = parser.parse_args(argv)
+    runs = collect(args.runs)
+    print("\n\n".join(table(d, runs.get(d, {})) for d in ("beauty", "yelp", "office")))
+
+
+if __name__ == "__main__":
+    main()
