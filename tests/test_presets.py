@@ -103,3 +103,11 @@ def test_ffn_inner_dropout_option_reaches_the_model_and_its_layers():
                          rng.standard_normal((10, 2, 16)).astype(np.float32), codebook_size=4)
     assert ccfrec.fusion.inner_dropout and ccfrec.encoder.inner_dropout
     assert all(block.inner_dropout for block in ccfrec.fusion.blocks + ccfrec.encoder.blocks)
+
+
+def test_dataset_presets_give_sasrec_its_tuned_setting():
+    for dataset in ("beauty", "office", "yelp"):
+        assert presets.configs(dataset, model_name="sasrec") == presets.configs("sasrec-ss")
+        assert presets.configs(dataset, model_name="ccfrec") == presets.configs(dataset)
+    model, _ = presets.configs("office", {"dropout": 0.3}, model_name="sasrec")
+    assert model.dropout == 0.3 and model.objective == "all_positions"
