@@ -104,6 +104,7 @@ class PreparedData:
     def __init__(self, prepared_dir: str, item_ids: Sequence[str], max_history: int = 20):
         self.prepared_dir, self.item_ids, self.max_history = prepared_dir, list(item_ids), \
             max_history
+        self._sequence_cache = None   # (history, target) of `sequence_arrays`, read once
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
                 repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
@@ -132,7 +133,7 @@ class PreparedData:
         return len(self._sequences()[0])
 
     def _sequences(self):
-        if getattr(self, "_sequence_cache", None) is None:
+        if self._sequence_cache is None:
             from tf_ccfrec.data import tfrecords
             from tf_ccfrec.data.errors import DataError
 
