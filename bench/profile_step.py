@@ -18,8 +18,9 @@ import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from tf_ccfrec.codes import artifact as artifact_lib
-from tf_ccfrec.models.config import PRECISIONS, CCFRecConfig
-from tf_ccfrec.training import inputs, train
+from tf_ccfrec.models.config import PRECISIONS, ModelConfig
+from tf_ccfrec.models.run_directory import build_model
+from tf_ccfrec.training import inputs
 
 
 def timed(function, steps):
@@ -43,8 +44,8 @@ def main():
     artifact = artifact_lib.load(args.codes)
     batch = next(iter(inputs.make_dataset(args.data, "train", artifact.item_ids,
                                           args.batch_size, shuffle=True)))
-    config = CCFRecConfig(precision=args.precision, recompute=args.recompute)
-    model = train.build_model("ccfrec", config, artifact)
+    config = ModelConfig(precision=args.precision, recompute=args.recompute)
+    model = build_model("ccfrec", config, artifact)
     model.compute_loss(batch, training=True)
     history = tf.cast(batch["history"], tf.int32)
     real = history > 0

@@ -26,8 +26,9 @@ def main():
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
 
+    from tf_ccfrec import ranking
     from tf_ccfrec.training import evaluation, inputs
-    from tf_ccfrec.training.restore import load_run
+    from tf_ccfrec.models.run_directory import load_run
 
     model, run = load_run(args.model_dir)
     data = inputs.make_dataset(run["prepared"], args.split, run["item_ids"], 1024,
@@ -44,7 +45,7 @@ def main():
         seen = seen.any(axis=2)                                        # [b, 10]
         top1.append(seen[:, 0])
         in_top10.append(seen.sum(axis=1))
-        last_ranks.append(evaluation.rank_of_target(scores, batch["history"][:, -1]).numpy())
+        last_ranks.append(ranking.rank_of_target(scores, batch["history"][:, -1]).numpy())
         last = history[:, -1]  # right-aligned: the most recent item is the last column
         in_history = (history == target[:, None]).any(axis=1)
         groups.append(np.where(last == target, "last", np.where(in_history, "earlier", "new")))

@@ -20,13 +20,15 @@ from tf_ccfrec.training.curves import plot_curves
 
 def popularity_row(run_directory):
     """The popularity baseline's test-split row for the data `run_directory` trained on."""
-    from tf_ccfrec.training import evaluation, inputs, train
+    from tf_ccfrec import ranking
+    from tf_ccfrec.models.run_directory import ITEM_ORDER
+    from tf_ccfrec.training import evaluation, inputs
 
     with open(os.path.join(run_directory, "config.json")) as f:
         config = json.load(f)
-    with open(os.path.join(run_directory, train.ITEM_ORDER)) as f:
+    with open(os.path.join(run_directory, ITEM_ORDER)) as f:
         item_ids = f.read().splitlines()
-    counts = evaluation.training_interactions(config["prepared"], item_ids)
+    counts = ranking.training_interactions(config["prepared"], item_ids)
     t = evaluation.popularity_metrics(
         counts, inputs.make_dataset(config["prepared"], "test", item_ids, 1024))
     return (f"| popularity | {t['recall@5']:.4f} | {t['ndcg@5']:.4f} | {t['recall@10']:.4f} | "

@@ -18,22 +18,23 @@ import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
 import tensorflow as tf
 
 from tf_ccfrec.codes import artifact as artifact_lib
-from tf_ccfrec.models.config import CCFRecConfig
-from tf_ccfrec.training import inputs, train
+from tf_ccfrec.models.config import ModelConfig
+from tf_ccfrec.models.run_directory import build_model
+from tf_ccfrec.training import inputs
 
 VARIANTS = {
-    "full": (CCFRecConfig(), False),
-    "no-aux": (CCFRecConfig(mcm_weight=0.0, msa_weight=0.0), False),
-    "full-jit": (CCFRecConfig(), True),
-    "no-aux-jit": (CCFRecConfig(mcm_weight=0.0, msa_weight=0.0), True),
-    "sampled": (CCFRecConfig(loss="sampled", num_negatives=1024), False),
+    "full": (ModelConfig(), False),
+    "no-aux": (ModelConfig(mcm_weight=0.0, msa_weight=0.0), False),
+    "full-jit": (ModelConfig(), True),
+    "no-aux-jit": (ModelConfig(mcm_weight=0.0, msa_weight=0.0), True),
+    "sampled": (ModelConfig(loss="sampled", num_negatives=1024), False),
     # Fusion activations kept for the backward pass instead of recomputed there.
-    "full-keep": (CCFRecConfig(recompute=False), False),
-    "sampled-keep": (CCFRecConfig(loss="sampled", num_negatives=1024, recompute=False), False),
+    "full-keep": (ModelConfig(recompute=False), False),
+    "sampled-keep": (ModelConfig(loss="sampled", num_negatives=1024, recompute=False), False),
     # The fusion in bfloat16 (mixed precision; fast only with AVX-512 BF16 or AMX).
-    "full-bf16": (CCFRecConfig(precision="mixed_bfloat16"), False),
-    "full-keep-bf16": (CCFRecConfig(recompute=False, precision="mixed_bfloat16"), False),
-    "sampled-keep-bf16": (CCFRecConfig(loss="sampled", num_negatives=1024, recompute=False,
+    "full-bf16": (ModelConfig(precision="mixed_bfloat16"), False),
+    "full-keep-bf16": (ModelConfig(recompute=False, precision="mixed_bfloat16"), False),
+    "sampled-keep-bf16": (ModelConfig(loss="sampled", num_negatives=1024, recompute=False,
                                        precision="mixed_bfloat16"), False),
 }
 
@@ -52,7 +53,7 @@ def main():
                                           args.batch_size, shuffle=True)))
     for name in args.variants:
         config, jit = VARIANTS[name]
-        model = train.build_model("ccfrec", config, artifact)
+        model = build_model("ccfrec", config, artifact)
         optimizer = tf.keras.optimizers.AdamW(1e-3)
 
         @tf.function(jit_compile=jit)

@@ -39,14 +39,14 @@ def main(argv):
         os.environ.pop("TF_CONFIG", None)
 
     from tf_ccfrec import distribute
-    from tf_ccfrec.models.config import CCFRecConfig
+    from tf_ccfrec.models.config import ModelConfig
     from tf_ccfrec.training import train
 
     config = train.TrainConfig(batch_size=args.batch_size, max_epochs=args.max_epochs,
                                steps_per_epoch=args.steps_per_epoch, warmup_steps=5,
                                patience=10, time_budget_minutes=args.budget_minutes,
                                eval_batch_size=256, strategy="auto")
-    result = train.train(args.prepared, args.codes, args.output, "ccfrec", CCFRecConfig(**SMALL),
+    result = train.train(args.prepared, args.codes, args.output, "ccfrec", ModelConfig(**SMALL),
                          config, verbose=0)
     import tensorflow as tf
 

@@ -41,11 +41,11 @@ def export(directory: str, seed: int, top_k: int = 5) -> str:
     """A small CCFRec export (60 items, top-5, normalizing ids) at `directory`."""
     from tf_ccfrec.export import saved_model
     from tf_ccfrec.models.ccfrec import CCFRecModel
-    from tf_ccfrec.models.config import CCFRecConfig
+    from tf_ccfrec.models.config import ModelConfig
 
     tf.keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
     model = CCFRecModel(config, rng.integers(0, 16, (NUM_ITEMS, 4)),
                         rng.standard_normal((NUM_ITEMS, 2, DIM)).astype(np.float32),
                         codebook_size=16, seed=0)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tests import data_files, serving_server
 from tests.conftest import REPO
 from tf_ccfrec.data.errors import DataError
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 
 VIEWS = ["title", "brand"]
 
@@ -35,7 +35,7 @@ def served(tmp_path_factory):
                                    CodesConfig(pca_dim=16, codes_per_view=2, codebook_size=16),
                                    cache_dir=cache)
     artifact.save(str(root / "codes"), codes)
-    config = CCFRecConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
+    config = ModelConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
     train.train(prepared, str(root / "codes"), str(root / "run"), "ccfrec", config,
                 train.TrainConfig(batch_size=64, max_epochs=1, warmup_steps=2), verbose=0)
     base = root / "serving"
@@ -147,10 +147,10 @@ def test_catalog_add_keeps_an_export_s_own_id_lookup(served, tmp_path):
     that lower-cases): the trained ids keep that lookup, the added ids follow the catalog, and
     a second add extends the first's list (indices stay put)."""
     from tf_ccfrec.export import catalog, saved_model
-    from tf_ccfrec.training import restore
+    from tf_ccfrec.models.run_directory import load_run
 
     base = tmp_path / "serving"
-    model, run = restore.load_run(str(served["root"] / "run"))
+    model, run = load_run(str(served["root"] / "run"))
     saved_model.export(model, run["item_ids"], np.arange(len(run["item_ids"]) + 1),
                        str(base / "m" / "1"), top_k=5,
                        id_lookup=serving_server.NormalizingLookup(run["item_ids"]),

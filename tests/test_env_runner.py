@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO
-from tf_ccfrec import env_runner as er
+from tools.env import env_runner as er
 
 
 @pytest.mark.parametrize("text,expected", [

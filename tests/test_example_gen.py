@@ -59,16 +59,16 @@ def _features(example):
 def _oracle(input_base, format_name):
     """The interaction examples with their slice features, from the library in memory."""
     from tf_ccfrec.data import readers, splits
-    from tf_ccfrec.training import evaluation
+    from tf_ccfrec import ranking
 
     data = readers.read(format_name, str(input_base))
     examples = splits.make_examples(data, max_history=20)
     item_ids = list(data.items)
     index = {item: i + 1 for i, item in enumerate(item_ids)}
-    counts = evaluation.count_interactions(
+    counts = ranking.count_interactions(
         ((split, e.target, e.position, e.history[0]) for split in examples
          for e in examples[split]), index, len(item_ids))
-    head = evaluation.head_items(counts)
+    head = ranking.head_items(counts)
     expected = {}
     for split, rows in examples.items():
         expected[split] = collections.Counter()

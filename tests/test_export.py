@@ -11,8 +11,8 @@ import tensorflow as tf
 from tf_ccfrec.storage import OutputExists
 from tf_ccfrec.export import saved_model, scann_index
 from tf_ccfrec.models.ccfrec import CCFRecModel
-from tf_ccfrec.models.config import CCFRecConfig
-from tf_ccfrec.training import evaluation
+from tf_ccfrec.models.config import ModelConfig
+from tf_ccfrec import ranking
 
 NUM_ITEMS, DIM = 60, 16
 ITEM_IDS = [f"item{i:03d}" for i in range(NUM_ITEMS)]
@@ -22,7 +22,7 @@ def _model(history_vector="paper"):
     """A small built CCFRec model and the item popularity it is exported with."""
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0,
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0,
                           history_vector=history_vector)
     model = CCFRecModel(config, rng.integers(0, 16, (NUM_ITEMS, 4)),
                         rng.standard_normal((NUM_ITEMS, 2, DIM)).astype(np.float32),
@@ -99,7 +99,7 @@ def test_tf_example_signature_gives_the_evaluation_rank(exported):
     model, _, _, loaded = exported
     history = np.array([[0, 0, 3, 4, 5], [0, 1, 2, 3, 9]])
     targets = np.array([8, 30])
-    expected = evaluation.rank_of_target(model({"history": tf.constant(history)}),
+    expected = ranking.rank_of_target(model({"history": tf.constant(history)}),
                                          tf.constant(targets)).numpy()
     examples = []
     for row, target in zip(history, targets):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_ccfrec import ranking
 from tf_ccfrec.data import prepare
 from tf_ccfrec.models.ccfrec import CCFRecModel
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 from tf_ccfrec.training import evaluation, inputs
 
 NUM_ITEMS, NUM_CODES, VIEWS, DIM, K = 50, 8, 2, 16, 16
@@ -20,7 +21,7 @@ def _seed():
 
 def _model(**overrides):
     rng = np.random.default_rng(0)
-    config = CCFRecConfig(**{"dim": DIM, "ffn_dim": 32, "max_history": 5, "dropout": 0.0,
+    config = ModelConfig(**{"dim": DIM, "ffn_dim": 32, "max_history": 5, "dropout": 0.0,
                              **overrides})
     codes = rng.integers(0, K, (NUM_ITEMS, NUM_CODES))
     views = rng.standard_normal((NUM_ITEMS, VIEWS, DIM)).astype(np.float32)
@@ -136,7 +137,7 @@ def test_negatives_from_the_trained_items_only():
         tf.gather(table, batch["target"]), drawn, tf.gather(table, drawn), pool_size=4)
     assert step == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError, match="negatives_from must be one of"):
-        CCFRecConfig(negatives_from="popular")
+        ModelConfig(negatives_from="popular")
 
 
 def test_sampled_loss_with_history_negatives_against_numpy():
@@ -170,7 +171,7 @@ def test_sampled_loss_with_history_negatives_against_numpy():
         expected.append(-_log_softmax(logits)[row])
     assert loss == pytest.approx(np.mean(expected), rel=1e-4)
     with pytest.raises(ValueError, match="history_negative_weight must be >= 0"):
-        CCFRecConfig(history_negative_weight=-1.0)
+        ModelConfig(history_negative_weight=-1.0)
 
 
 @pytest.mark.parametrize("history_negative_weight,history_vector",
@@ -318,7 +319,7 @@ def test_msa_is_off_until_the_optimizer_has_taken_its_warmup_steps():
     np.testing.assert_allclose(losses[:3], rec, rtol=1e-5)
     assert min(losses[3:]) > rec + 0.1  # lambda_MSA * L_MSA from step 3 on
     with pytest.raises(ValueError, match="msa_warmup_steps must be >= 0"):
-        CCFRecConfig(msa_warmup_steps=-1)
+        ModelConfig(msa_warmup_steps=-1)
 
 
 def test_fit_lowers_the_loss():
@@ -336,7 +337,7 @@ def test_rank_metrics_against_numpy():
     rng = np.random.default_rng(2)
     scores = rng.standard_normal((40, 30)).astype(np.float32)
     targets = rng.integers(1, 31, 40)
-    ranks = evaluation.rank_of_target(tf.constant(scores), tf.constant(targets)).numpy()
+    ranks = ranking.rank_of_target(tf.constant(scores), tf.constant(targets)).numpy()
     expected = [int((row > row[t - 1]).sum()) for row, t in zip(scores, targets)]
     assert ranks.tolist() == expected
     metrics = evaluation.metrics_from_ranks(ranks)
@@ -379,14 +380,14 @@ def test_protocols_against_numpy():
     history[0, 2] = target[0]  # a repeat: the target stays rankable
     data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(8)
     counts = rng.integers(0, 100, NUM_ITEMS + 1)
-    head = evaluation.head_items(counts)
+    head = ranking.head_items(counts)
     assert head.sum() == 10 and not head[0]
     assert counts[1:][head[1:]].min() >= counts[1:][~head[1:]].max()
     scores = model({"history": history}).numpy()
     for exclude in (False, True):
         metrics = evaluation.evaluate(model, data, exclude_history=exclude, sampled_negatives=20,
                                       head=head, seed=3)
-        negatives = evaluation.draw_negatives(history, target, NUM_ITEMS, 20, seed=3).numpy()
+        negatives = ranking.draw_negatives(history, target, NUM_ITEMS, 20, seed=3).numpy()
         assert not (negatives == target[:, None]).any()
         assert negatives.min() >= 1 and negatives.max() <= NUM_ITEMS
         full = np.array([_reference_rank(scores[i], target[i], history[i] if exclude else ())
@@ -413,12 +414,12 @@ def test_negatives_depend_on_the_example_only():
     rng = np.random.default_rng(1)
     history = rng.integers(0, NUM_ITEMS + 1, (6, 5)).astype(np.int32)
     target = rng.integers(1, NUM_ITEMS + 1, 6).astype(np.int32)
-    whole = evaluation.draw_negatives(history, target, NUM_ITEMS, 50, seed=7).numpy()
-    alone = evaluation.draw_negatives(history[3:4], target[3:4], NUM_ITEMS, 50, seed=7).numpy()
+    whole = ranking.draw_negatives(history, target, NUM_ITEMS, 50, seed=7).numpy()
+    alone = ranking.draw_negatives(history[3:4], target[3:4], NUM_ITEMS, 50, seed=7).numpy()
     np.testing.assert_array_equal(whole[3:4], alone)
-    assert (whole != evaluation.draw_negatives(history, target, NUM_ITEMS, 50,
+    assert (whole != ranking.draw_negatives(history, target, NUM_ITEMS, 50,
                                                seed=8).numpy()).any()
-    many = evaluation.draw_negatives(np.zeros((1, 5), np.int32), np.array([4]), 10, 20_000).numpy()
+    many = ranking.draw_negatives(np.zeros((1, 5), np.int32), np.array([4]), 10, 20_000).numpy()
     counts = np.bincount(many.ravel(), minlength=11)
     assert counts[0] == 0 and counts[4] == 0
     others = counts[[i for i in range(1, 11) if i != 4]]
@@ -431,7 +432,7 @@ def test_training_interactions_count_every_training_item(tmp_path, office_dir):
     prepare.prepare("lcrec", office_dir, str(tmp_path / "prepared"))
     data = readers.read("lcrec", office_dir)
     item_ids = list(data.items)
-    counts = evaluation.training_interactions(str(tmp_path / "prepared"), item_ids)
+    counts = ranking.training_interactions(str(tmp_path / "prepared"), item_ids)
     expected = np.zeros(len(item_ids) + 1, np.int64)
     index = {item: i + 1 for i, item in enumerate(item_ids)}
     for user in data.sequences:
@@ -460,7 +461,7 @@ def test_input_pipeline_on_office(tmp_path, office_dir):
 def test_sasrec_baseline_trains_with_the_same_loss():
     from tf_ccfrec.models.sasrec import SASRecModel
 
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0)
     model = SASRecModel(config, NUM_ITEMS)
     assert model(_batch()).shape == (3, NUM_ITEMS)
     with tf.GradientTape() as tape:
@@ -476,7 +477,7 @@ def test_sampled_protocol_draws_uniformly_from_the_allowed_items(protocol):
     other item equally often; "uniform": only the target left out."""
     history = np.array([[0, 2, 7, 2, 9], [0, 0, 0, 0, 1], [3, 5, 6, 8, 10]], np.int32)
     target = np.array([4, 10, 1], np.int32)
-    draws = evaluation.draw_negatives(history, target, 12, 30_000, seed=2,
+    draws = ranking.draw_negatives(history, target, 12, 30_000, seed=2,
                                       protocol=protocol).numpy()
     for row in range(3):
         excluded = {int(target[row])} | (set(history[row].tolist()) - {0}
@@ -485,12 +486,12 @@ def test_sampled_protocol_draws_uniformly_from_the_allowed_items(protocol):
         counts = np.bincount(draws[row], minlength=13)
         assert counts[0] == 0 and all(counts[i] == 0 for i in excluded)
         assert np.abs(counts[allowed] / 30_000 - 1 / len(allowed)).max() < 0.01
-    alone = evaluation.draw_negatives(history[1:2], target[1:2], 12, 30_000, seed=2,
+    alone = ranking.draw_negatives(history[1:2], target[1:2], 12, 30_000, seed=2,
                                       protocol=protocol).numpy()
     np.testing.assert_array_equal(draws[1:2], alone)
 
 
 def test_sampled_protocol_is_checked():
     with pytest.raises(ValueError, match="sampled protocol"):
-        evaluation.draw_negatives(np.zeros((1, 2), np.int32), np.array([1]), 5, 3,
+        ranking.draw_negatives(np.zeros((1, 2), np.int32), np.array([1]), 5, 3,
                                   protocol="popular")

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tf_ccfrec.data import prepare, readers, splits, tfrecords
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 from tf_ccfrec.models.sasrec import SASRecModel
 from tf_ccfrec.training import inputs, presets
 
@@ -20,7 +20,7 @@ def _seed():
 
 
 def _sasrec(**overrides):
-    config = CCFRecConfig(**{"dim": DIM, "ffn_dim": 16, "max_history": 4, "dropout": 0.0,
+    config = ModelConfig(**{"dim": DIM, "ffn_dim": 16, "max_history": 4, "dropout": 0.0,
                              "sequence_layers": 1, "num_heads": 1, **overrides})
     return SASRecModel(config, NUM_ITEMS)
 
@@ -111,8 +111,10 @@ def test_training_sequences_rebuild_each_users_training_part(tmp_path, office_di
     data = readers.read("lcrec", office_dir)
     rebuilt = inputs.training_sequences(
         tfrecords.read_examples(str(tmp_path / "prepared"), "train"))
-    expected = {user: seq for user, seq in splits.training_sequences(data).items()
-                if len(seq) >= 2}
+    # Each user's training part: the items whose leave-one-out role is "train".
+    training = {user: [item for item, role in zip(seq, splits.roles(data, user))
+                       if role == "train"] for user, seq in data.sequences.items()}
+    expected = {user: seq for user, seq in training.items() if len(seq) >= 2}
     assert rebuilt == expected
     assert max(len(s) for s in rebuilt.values()) > 4   # longer than the examples' histories
     item_ids = list(data.items)
@@ -154,8 +156,8 @@ def test_sasrec_ss_preset_is_the_published_setting():
 
 def test_objective_errors_name_the_field():
     with pytest.raises(ValueError, match="objective"):
-        CCFRecConfig(objective="every")
+        ModelConfig(objective="every")
     with pytest.raises(ValueError, match="similarity"):
-        CCFRecConfig(similarity="l2")
+        ModelConfig(similarity="l2")
     with pytest.raises(ValueError, match="history_negative_weight"):
-        CCFRecConfig(objective="all_positions", history_negative_weight=1.0)
+        ModelConfig(objective="all_positions", history_negative_weight=1.0)

@@ -22,7 +22,12 @@ def test_wheel_metadata(tmp_path):
     assert not any("minilm" in r for r in requires)  # installed with --no-deps, separately
     [python] = [line for line in metadata.splitlines() if line.startswith("Requires-Python: ")]
     assert sorted(python.split(": ")[1].split(",")) == ["<3.14", ">=3.10"]
-    assert "ccfrec = tf_ccfrec.cli:main" in entry_points
+    assert "ccfrec = tfx_pipeline.cli:main" in entry_points
     assert "tf_ccfrec/compat.py" in names
     assert "tfx_pipeline/schema/interactions.pbtxt" in names  # the pipeline's curated schema
-    assert not any(n.startswith("tests/") for n in names)
+    assert "tf_ccfrec/serving/client.py" in names  # the server and its client, one package
+    # Only what users import: no tests, no environment tooling, no top-level `serving` package.
+    tops = {n.split("/")[0] for n in names if "/" in n and ".dist-info/" not in n
+            and ".data/" not in n}
+    assert tops == {"tf_ccfrec", "tfx_pipeline"}, tops
+    assert not any("env_runner" in n or "startup_hook" in n for n in names)

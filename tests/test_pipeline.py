@@ -298,7 +298,7 @@ def test_kubeflow_v2_spec(tmp_path):
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    from tf_ccfrec import cli
+    from tfx_pipeline import cli
 
     output = tmp_path / "ccfrec_pipeline.json"
     image = "europe-docker.pkg.dev/acme/recs/ccfrec-pipeline:1.0"
@@ -361,7 +361,7 @@ def test_kubeflow_v2_spec_hands_the_trainer_to_vertex_training(tmp_path):
     """--vertex-training-workers 3: the Trainer's container starts a Vertex AI CustomJob (TFX's
     Vertex Trainer extension) of one chief and two workers running the pipeline's image, each
     running CCFRecTrainer's own executor."""
-    from tf_ccfrec import cli
+    from tfx_pipeline import cli
     from tfx_pipeline.components import trainer, vertex_trainer
 
     output = tmp_path / "ccfrec_pipeline.json"

@@ -197,7 +197,7 @@ def test_day_two_pipelines_compile_for_kubeflow(tmp_path, flags, tasks):
     """Both day-two pipelines compile to Kubeflow V2 specs (whose compiler takes only latest and
     latest-blessed resolvers: the window is ExampleGen's, not a span-range resolver); the
     warm-started Trainer and SemanticCodesGen read the latest blessed model."""
-    from tf_ccfrec import cli
+    from tfx_pipeline import cli
 
     output = tmp_path / "spec.json"
     assert cli.main(["pipeline", "compile", "--output", str(output), "--pipeline-root",

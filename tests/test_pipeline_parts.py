@@ -132,5 +132,10 @@ def test_report_markdown_and_chart(tmp_path):
     text = evaluation_report.markdown(rows, False, "/x", ["recall@10 (value, overall): low"])
     assert "Model blessed: **no**" in text and "- recall@10 (value, overall): low" in text
     assert "| target_popularity=head | 20 |" in text
+    # The sampled protocol the report states is the model's, not a fixed one.
+    assert "100 negatives drawn uniformly from the items outside the user's history" in text
+    text = evaluation_report.markdown(
+        rows, True, "/x", sampled=evaluation_report.sampled_description(50, "uniform"))
+    assert "50 negatives drawn uniformly from every item other than the target" in text
     evaluation_report.chart(rows, str(tmp_path / "c.png"))
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

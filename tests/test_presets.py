@@ -9,13 +9,13 @@ import pytest
 
 from tests.conftest import REPO
 from tf_ccfrec.models.ccfrec import CCFRecModel
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 from tf_ccfrec.training import presets
 from tf_ccfrec.training.train import TrainConfig
 
 
 def test_paper_preset_is_the_defaults():
-    assert presets.configs("paper") == (CCFRecConfig(), TrainConfig())
+    assert presets.configs("paper") == (ModelConfig(), TrainConfig())
 
 
 def test_dataset_preset_and_overrides():
@@ -23,46 +23,50 @@ def test_dataset_preset_and_overrides():
     assert model.loss == "sampled" and model.num_negatives == 1024 and model.dropout == 0.3
     assert training.batch_size == 128 and training.steps_per_epoch == 80
     assert training.learning_rate == 2e-3
-    assert CCFRecConfig().recompute and not model.recompute  # memory vs speed
+    assert ModelConfig().recompute and not model.recompute  # memory vs speed
 
 
 @pytest.mark.parametrize("flag,expected", [("--recompute", True), ("--no-recompute", False),
                                            (None, False)])
 def test_recompute_option_overrides_the_preset(flag, expected):
     from tf_ccfrec import cli
+    from tf_ccfrec.training import options
 
     argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
     args = cli.build_parser().parse_args(argv + ([flag] if flag else []))
-    model_overrides, train_overrides = cli.training_overrides(args)
+    model_overrides, train_overrides = options.training_overrides(args)
     assert presets.configs("beauty", model_overrides, train_overrides)[0].recompute is expected
 
 
 def test_msa_warmup_option_reaches_the_model_config():
     from tf_ccfrec import cli
+    from tf_ccfrec.training import options
 
     argv = ["train", "--preset", "yelp", "--data", "d", "--codes", "c", "--output", "o"]
     args = cli.build_parser().parse_args(argv + ["--msa-warmup-steps", "320"])
-    model, _ = presets.configs("yelp", *cli.training_overrides(args))
+    model, _ = presets.configs("yelp", *options.training_overrides(args))
     assert model.msa_warmup_steps == 320 and model.msa_weight == 0.5
     assert presets.configs("yelp")[0].msa_warmup_steps == 0  # the paper: MSA from the start
 
 
 def test_history_negative_weight_option_reaches_the_model_config():
     from tf_ccfrec import cli
+    from tf_ccfrec.training import options
 
     argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
     args = cli.build_parser().parse_args(argv + ["--history-negative-weight", "10"])
-    model, _ = presets.configs("beauty", *cli.training_overrides(args))
+    model, _ = presets.configs("beauty", *options.training_overrides(args))
     assert model.history_negative_weight == 10.0
     assert presets.configs("beauty")[0].history_negative_weight == 0.0
 
 
 def test_precision_option_reaches_the_model_config():
     from tf_ccfrec import cli
+    from tf_ccfrec.training import options
 
     argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
     args = cli.build_parser().parse_args(argv + ["--precision", "mixed_bfloat16"])
-    assert presets.configs("beauty", *cli.training_overrides(args))[0].precision == \
+    assert presets.configs("beauty", *options.training_overrides(args))[0].precision == \
         "mixed_bfloat16"
     assert presets.configs("beauty")[0].precision == "float32"
     with pytest.raises(SystemExit):
@@ -71,7 +75,7 @@ def test_precision_option_reaches_the_model_config():
 
 @pytest.mark.parametrize("args,message", [
     (("nope",), "unknown preset 'nope'"),
-    (("paper", {"dimension": 3}), "unknown CCFRecConfig fields: dimension"),
+    (("paper", {"dimension": 3}), "unknown ModelConfig fields: dimension"),
     (("paper", None, {"strategy": "tpu"}), "strategy must be one of"),
     (("paper", {"precision": "float16"}), "precision must be one of"),
 ])
@@ -92,10 +96,11 @@ def test_cli_reports_a_bad_strategy_before_training(tmp_path):
 
 def test_ffn_inner_dropout_option_reaches_the_model_and_its_layers():
     from tf_ccfrec import cli
+    from tf_ccfrec.training import options
 
     argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
     args = cli.build_parser().parse_args(argv + ["--ffn-inner-dropout"])
-    model, _ = presets.configs("beauty", *cli.training_overrides(args))
+    model, _ = presets.configs("beauty", *options.training_overrides(args))
     assert model.ffn_inner_dropout and not presets.configs("beauty")[0].ffn_inner_dropout
     rng = np.random.default_rng(0)
     ccfrec = CCFRecModel(dataclasses.replace(model, dim=16, ffn_dim=32),

@@ -295,3 +295,26 @@ def test_the_stock_tf_serving_config_parses_as_documented():
     assert config.policy == model_config.VersionPolicy("latest", 2)
     assert set(config.labels) == {"stable", "canary"}
     assert all(version > 1_600_000_000 for version in config.labels.values())
+
+
+def test_python_client_against_the_server(server):
+    """`tf_ccfrec.serving.client`, the package's REST client: the server's own answers, its
+    4xx as ServingError with the status, and its command line."""
+    import contextlib
+    import io
+
+    from tf_ccfrec.serving import client
+
+    ccfrec = client.Client(server.url, "ccfrec")
+    histories = [[ITEM_IDS[1], ITEM_IDS[2]], [ITEM_IDS[3]]]
+    _, expected = server.predict(histories, "serving_excluding_history")
+    assert ccfrec.recommend(histories, exclude_history=True) == expected["predictions"]
+    assert ccfrec.status() == server.call("/v1/models/ccfrec")[1]
+    assert ccfrec.metadata()["model_spec"]["version"] == "1"
+    with pytest.raises(client.ServingError) as fault:
+        client.Client(server.url, "absent").recommend(histories)
+    assert fault.value.status == 404 and "absent" in str(fault.value)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert client.main(["--url", server.url, ITEM_IDS[1], ITEM_IDS[2]]) == 0
+    assert json.loads(printed.getvalue()) == server.predict([histories[0]])[1]["predictions"][0]

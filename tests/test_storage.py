@@ -202,8 +202,6 @@ def test_export_and_scann_index_on_remote_storage_and_served_from_there(ram):
 ALLOWED = {
     # In-memory buffers: np.savez / np.load on io.BytesIO.
     ("tf_ccfrec/storage.py", "np.savez"), ("tf_ccfrec/storage.py", "np.load"),
-    # The environment runner and the interpreter start-up hook: the local machine itself.
-    ("tf_ccfrec/env_runner.py", "*"), ("tf_ccfrec/startup_hook.py", "open"),
     # ScaNN's C++ reads and writes POSIX files: a local scratch directory, copied by gfile.
     ("tf_ccfrec/export/scann_index.py", "tempfile.TemporaryDirectory"),
     # A non-chief worker's scratch run directory, deleted when training ends.

@@ -10,10 +10,10 @@ import pytest
 from tests import data_files
 from tests.conftest import REPO
 from tf_ccfrec.codes import artifact
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 from tf_ccfrec.training import restore, train
 
-SMALL = CCFRecConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
+SMALL = ModelConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +85,16 @@ def office_users(tmp_path_factory):
 
 
 def test_short_training_beats_popularity(tmp_path, office_users):
+    from tf_ccfrec import ranking
     from tf_ccfrec.training import evaluation, inputs
 
     prepared, codes = office_users
-    config = CCFRecConfig(dim=32, ffn_dim=64, fusion_layers=1, sequence_layers=1, dropout=0.1)
+    config = ModelConfig(dim=32, ffn_dim=64, fusion_layers=1, sequence_layers=1, dropout=0.1)
     result = train.train(prepared, codes, str(tmp_path / "run"), "ccfrec", config,
                          train.TrainConfig(batch_size=128, learning_rate=3e-3, warmup_steps=20,
                                            max_epochs=8, patience=8), verbose=0)
     item_ids = artifact.load(codes).item_ids
-    counts = evaluation.training_interactions(prepared, item_ids)
+    counts = ranking.training_interactions(prepared, item_ids)
     popular = evaluation.popularity_metrics(
         counts, inputs.make_dataset(prepared, "test", item_ids, 256))
     print("ccfrec", result["test"], "popularity", popular)

@@ -18,16 +18,17 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
 from tf_ccfrec import distribute  # noqa: E402
-from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE  # noqa: E402
+from tf_ccfrec.layers.masked_code_modeling_loss import MaskedCodeModelingLoss  # noqa: E402
+from tf_ccfrec.layers.symmetric_info_nce import SymmetricInfoNCE  # noqa: E402
 from tf_ccfrec.models.ccfrec import CCFRecModel  # noqa: E402
-from tf_ccfrec.models.config import CCFRecConfig  # noqa: E402
+from tf_ccfrec.models.config import ModelConfig  # noqa: E402
 
 NUM_ITEMS, NUM_CODES, DIM, K, BATCH = 40, 6, 16, 16, 8
 
 
 def build(loss):
     rng = np.random.default_rng(0)
-    config = CCFRecConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, mask_prob=0.0,
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, mask_prob=0.0,
                           loss=loss)
     codes = rng.integers(0, K, (NUM_ITEMS, NUM_CODES))
     views = rng.standard_normal((NUM_ITEMS, 2, DIM)).astype(np.float32)

@@ -9,7 +9,7 @@ import sys
 from tests.conftest import REPO
 
 SOURCES = ("setup.py", "pyproject.toml", "README.md", "requirements", "tf_ccfrec", "tfx_pipeline",
-           "serving")
+           "tools", "serving")
 
 
 def build(directory: str) -> str:

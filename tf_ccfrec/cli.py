@@ -12,9 +12,9 @@
     ccfrec serve --model-base DIR --model-name NAME  TF Serving REST + gRPC APIs
     ccfrec catalog add --model-base DIR --model-name NAME --items FILE
                                                      new items served without retraining
-    ccfrec pipeline run --input DIR --format F       the TFX pipeline, locally (LocalDagRunner)
-    ccfrec pipeline compile --output FILE.json ...   the Kubeflow Pipelines v2 spec
 
+The `ccfrec` program installed with the package adds the TFX pipeline's `ccfrec pipeline
+run|compile` to these through `main`'s extensions: the library imports nothing of the pipeline.
 Commands that need TensorFlow import `tf_ccfrec.compat` before anything else. Every command that
 writes exits non-zero on bad input and leaves no partial output.
 """
@@ -25,10 +25,8 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence
 
-from tf_ccfrec.models.config import (HISTORY_VECTORS, LOSSES, OBJECTIVES, PRECISIONS,
-                                     SIMILARITIES)
 from tf_ccfrec.version import __version__
 
 # Distributions whose versions `ccfrec version` reports, in this order.
@@ -50,7 +48,9 @@ def _stack_versions() -> dict:
     return versions
 
 
-def _prepare_tensorflow() -> None:
+def prepare_tensorflow() -> None:
+    """What every command that needs TensorFlow calls first: quiet C++ logs, then
+    `tf_ccfrec.compat` (Keras 2 for TFRS, ScaNN under TF 2.21) before TensorFlow loads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
 
@@ -81,7 +81,7 @@ def cmd_data_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_data_prepare(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.data import prepare, stats
 
     result = prepare.prepare(args.format, args.input, args.output, views=args.views,
@@ -95,7 +95,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_codes_build(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.codes import build
     from tf_ccfrec.codes.config import CodesConfig
 
@@ -121,36 +121,10 @@ def cmd_codes_build(args: argparse.Namespace) -> int:
     return 0
 
 
-ABLATIONS = {"none": {}, "no-mcm": {"mcm_weight": 0.0}, "no-msa": {"msa_weight": 0.0},
-             "no-text": {"use_text": False}}
-
-
-# `ccfrec train` options: (flag destination, config field); unset options keep the preset's value.
-MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "msa_warmup_steps",
-                 "loss", "num_negatives", "negatives_from", "history_negative_weight",
-                 "history_vector", "objective", "similarity", "temperature", "dim",
-                 "sequence_layers", "num_heads", "ffn_dim",
-                 "max_history", "recompute", "precision")
-TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience", "seed", "jit_compile",
-                 "strategy", "sampled_negatives", "sampled_protocol", "exclude_history", "time_budget_minutes",
-                 "steps_per_epoch")
-
-
-def training_overrides(args: argparse.Namespace):
-    """(model config overrides, train config overrides) of the options `add_training_options`
-    added and the user gave."""
-    given = {k: v for k, v in vars(args).items() if v is not None}
-    model_overrides = {k: given[k] for k in MODEL_OPTIONS if k in given}
-    model_overrides.update(ABLATIONS[args.ablation])
-    train_overrides = {k: given[k] for k in TRAIN_OPTIONS if k in given}
-    if args.epochs is not None:
-        train_overrides["max_epochs"] = args.epochs
-    return model_overrides, train_overrides
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.training import presets, train
+    from tf_ccfrec.training.options import training_overrides
 
     model_overrides, train_overrides = training_overrides(args)
     model_config, train_config = presets.configs(args.preset, model_overrides, train_overrides,
@@ -162,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.training import restore
 
     print(json.dumps(restore.evaluate_run(
@@ -174,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec import storage
     from tf_ccfrec.export import saved_model
 
@@ -185,7 +159,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
+    from tf_ccfrec import ranking
     from tf_ccfrec.training import evaluation, inputs, text_knn
 
     if args.kind == "text-knn":
@@ -197,10 +172,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
         views = prepare.load_statistics(args.data)["views"]
         item_ids, _ = tfrecords.read_catalog(args.data, views)
-        counts = evaluation.training_interactions(args.data, item_ids)
+        counts = ranking.training_interactions(args.data, item_ids)
         result = {"model": "popularity", "split": args.split, **evaluation.popularity_metrics(
             counts, inputs.make_dataset(args.data, args.split, item_ids, 1024),
-            sampled_negatives=args.sampled_negatives, head=evaluation.head_items(counts),
+            sampled_negatives=args.sampled_negatives, head=ranking.head_items(counts),
             cold=evaluation.cold_items(args.data, item_ids),
             sampled_protocol=args.sampled_protocol or "unseen")}
     print(json.dumps(result))
@@ -208,7 +183,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog_add(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.export import catalog
 
     summary = catalog.add_items(args.model_base, args.model_name, args.items,
@@ -218,7 +193,7 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    prepare_tensorflow()
     from tf_ccfrec.serving import model_config
     from tf_ccfrec.serving.server import ServerConfig, serve
     from tf_ccfrec.serving.servables import BatchingConfig
@@ -293,72 +268,11 @@ def _views(text: str) -> List[str]:
     return views
 
 
-def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -> None:
-    """The training options of `ccfrec train` (and of the pipeline's Trainer): a preset, an
-    ablation, and overrides of their fields; `training_overrides` reads them back.
-    `max_history=False` leaves --max-history to the caller."""
-    p.add_argument("--preset", default="paper",
-                   help="named configuration (tf_ccfrec/training/presets.py): paper, fast, "
-                        "beauty, office, yelp; options below override it")
-    p.add_argument("--ablation", choices=tuple(ABLATIONS), default="none")
-    p.add_argument("--loss", choices=LOSSES,
-                   help="full softmax, sampled (in-batch + shared uniform negatives, logQ) or "
-                        "uniform (each target against --num-negatives negatives of its own)")
-    p.add_argument("--num-negatives", type=int)
-    p.add_argument("--objective", choices=OBJECTIVES,
-                   help="last: each prefix predicts its next item; all_positions: every "
-                        "position of each user's training sequence predicts the next item")
-    p.add_argument("--similarity", choices=SIMILARITIES,
-                   help="cosine / temperature (default) or the plain dot product")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--dim", type=int, help="hidden size (CCFRec: the view vectors' dimension)")
-    p.add_argument("--sequence-layers", type=int)
-    p.add_argument("--num-heads", type=int)
-    p.add_argument("--ffn-dim", type=int)
-    p.add_argument("--negatives-from", choices=("catalog", "trained"),
-                   help="sampled loss: draw the shared negatives from every catalog item "
-                        "(default) or from the items with training interactions only (items "
-                        "that arrive later are then never pushed down as negatives)")
-    p.add_argument("--history-negative-weight", type=float,
-                   help="sampled loss: each example's own history items are negatives of it too, "
-                        "each counting as this many copies (default 0: not added)")
-    p.add_argument("--mcm-weight", type=float)
-    p.add_argument("--msa-weight", type=float)
-    p.add_argument("--msa-warmup-steps", type=int,
-                   help="train this many steps without masked sequence alignment first")
-    p.add_argument("--history-vector", choices=HISTORY_VECTORS,
-                   help="what the sequence encoder reads for a history item: paper (its item "
-                        "vector) or release (the fusion output's mean only, as the authors' code)")
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--ffn-inner-dropout", action=argparse.BooleanOptionalAction, default=None,
-                   help="also drop out the feed-forward layers' inner activations (not in the "
-                        "authors' release; the runs in docs/results.md were trained with it)")
-    p.add_argument("--recompute", action=argparse.BooleanOptionalAction, default=None,
-                   help="recompute the fusion's activations in the backward pass instead of "
-                        "keeping them: half the memory of the paper configuration, 9-30%% slower")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="the fusion's dtype policy; mixed_bfloat16 pays off only on CPUs with "
-                        "AVX-512 BF16 or AMX (and on GPUs)")
-    if max_history:
-        p.add_argument("--max-history", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--steps-per-epoch", type=int,
-                   help="steps between validations (default: one pass over the data)")
-    p.add_argument("--patience", type=int)
-    p.add_argument("--time-budget-minutes", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--jit-compile", action="store_const", const=True, help="XLA train step")
-    p.add_argument("--strategy",
-                   help="tf.distribute strategy: auto (multi-worker from TF_CONFIG, mirrored on "
-                        "several GPUs, else one device), default, mirrored, multi-worker")
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extensions: Sequence[Callable] = ()) -> argparse.ArgumentParser:
+    """The `ccfrec` parser: the library's commands, then each of `extensions` (called with the
+    subparsers action) adds its own (the TFX pipeline adds `pipeline`)."""
     from tf_ccfrec.data import readers
+    from tf_ccfrec.training import options
 
     parser = argparse.ArgumentParser(
         prog="ccfrec", description="CCFRec sequential recommendation on TensorFlow, TFRS and TFX.")
@@ -451,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--codes", required=True, help="a `ccfrec codes build` directory")
     train_parser.add_argument("--output", required=True,
                               help="run directory: checkpoints, TensorBoard, metrics (resumes)")
-    add_training_options(train_parser)
+    options.add_training_options(train_parser)
     evaluation_options(train_parser)
     train_parser.add_argument("--no-progress", action="store_true")
     train_parser.set_defaults(func=cmd_train)
@@ -552,18 +466,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "serves (default true)")
     serve.set_defaults(func=cmd_serve)
 
-    from tfx_pipeline import cli as pipeline_cli
-
-    pipeline_cli.add_commands(commands)
+    for extend in extensions:
+        extend(commands)
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, extensions: Sequence[Callable] = ()) -> int:
+    """Runs one `ccfrec` command (`build_parser(extensions)`); returns its exit status."""
     from tf_ccfrec.storage import IncompleteOutput, OutputExists
     from tf_ccfrec.data.errors import DataError
     from tf_ccfrec.text.encoder import EncoderNotFound
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(extensions).parse_args(argv)
     try:
         return args.func(args)
     except (DataError, OutputExists, IncompleteOutput, EncoderNotFound, ValueError,

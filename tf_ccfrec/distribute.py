@@ -49,10 +49,6 @@ def gather_replicas(x):
     return context.all_gather(x, axis=0), context.replica_id_in_sync_group * rows
 
 
-def num_replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """The strategy for `name`: "default" (one device), "mirrored" (every local GPU, or the
     logical CPU devices), "multi-worker" (MultiWorkerMirroredStrategy from TF_CONFIG, as on

@@ -1,4 +1,5 @@
-"""`ccfrec pipeline run|compile`: the TFX pipeline from the command line.
+"""The `ccfrec` program: the library's commands (`tf_ccfrec.cli`) and the TFX pipeline's, which
+this module registers:
 
     ccfrec pipeline run --input DIR --format FORMAT [--root DIR] [--serving-model-dir DIR] ...
         runs every component with LocalDagRunner, printing each one's state and wall time as it
@@ -17,6 +18,8 @@ import json
 import os
 import sys
 
+from tf_ccfrec import cli as library_cli
+from tf_ccfrec.training.options import add_training_options, training_overrides
 from tfx_pipeline.pipeline.configs import (CURATED_SCHEMA, RUNNING_MODES, PipelineConfig,
                                            VertexTraining)
 
@@ -24,8 +27,6 @@ CODES_FIELDS = ("method", "pca_dim", "codes_per_view", "codebook_size")
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    from tf_ccfrec.cli import training_overrides
-
     model_config, train_config = training_overrides(args)
     codes = {f: getattr(args, f"codes_{f}") for f in CODES_FIELDS
              if getattr(args, f"codes_{f}", None) is not None}
@@ -70,18 +71,14 @@ def print_summary(summary: dict, out=sys.stdout) -> None:
         print("", file=out)
         print(markdown(report["slices"], report["blessed"], report["evaluation"],
                        report.get("validation"), report.get("test_slices"),
-                       report.get("test_evaluation") or ""), file=out)
+                       report.get("test_evaluation") or "", report.get("sampled") or ""),
+              file=out)
         print(f"report: {os.path.join(summary['report_dir'], 'report.md')}", file=out)
     print(f"pushed model: {summary.get('pushed_model') or 'none (not blessed)'}", file=out)
 
 
-def _prepare_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tf_ccfrec.compat  # noqa: F401  (before TensorFlow)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    library_cli.prepare_tensorflow()
     from tfx_pipeline import local_runner
 
     def progress(node: str, state: str, seconds: float) -> None:
@@ -102,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    _prepare_tensorflow()
+    library_cli.prepare_tensorflow()
     from tfx_pipeline import kubeflow_v2_runner
 
     image = args.image or kubeflow_v2_runner.DEFAULT_IMAGE
@@ -124,7 +121,6 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, local: bool) -> None:
-    from tf_ccfrec.cli import add_training_options
     from tf_ccfrec.data import readers
 
     p.add_argument("--input", required=True, type=_absolute if local else str,
@@ -214,3 +210,12 @@ def add_commands(commands) -> None:
     compile_.add_argument("--vertex-accelerator", metavar="TYPE[:COUNT]",
                           help="each replica's accelerator, e.g. NVIDIA_TESLA_T4:1")
     compile_.set_defaults(func=cmd_compile)
+
+
+def main(argv=None) -> int:
+    """`ccfrec`: the library's commands and `pipeline`."""
+    return library_cli.main(argv, extensions=(add_commands,))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,11 +55,11 @@ def beauty_export(item_ids, directory: str) -> str:
 
     from tf_ccfrec.export import saved_model
     from tf_ccfrec.models.ccfrec import CCFRecModel
-    from tf_ccfrec.models.config import CCFRecConfig
+    from tf_ccfrec.models.config import ModelConfig
 
     tf.keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    config = CCFRecConfig()
+    config = ModelConfig()
     n = len(item_ids)
     model = CCFRecModel(config, rng.integers(0, 256, (n, 16)),
                         rng.standard_normal((n, 4, config.dim)).astype(np.float32),

@@ -14,7 +14,10 @@ def faiss_module():
 
 
 def product_quantize(x: np.ndarray, num_codebooks: int, nbits: int, seed: int) -> Dict[str, np.ndarray]:
-    """Product quantization of rows of `x` (the paper's default; faiss IndexPQ, inner product).
+    """Product quantization of rows of `x` (the paper's default; faiss IndexPQ): k-means per
+    sub-vector, and each row coded by the nearest centroid of each sub-vector in L2 distance
+    (faiss' `ProductQuantizer.compute_codes`; the index's inner-product metric would only
+    matter for searching it, which is not done here).
 
     Args:
       x: float32 [n, d]; d divisible by num_codebooks.

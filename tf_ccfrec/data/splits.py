@@ -112,9 +112,3 @@ def make_examples(data: SequenceDataset, max_history: int = 20,
         for split, example in user_examples(user, sequence, user_roles, max_history):
             examples[split].append(example)
     return examples
-
-
-def training_sequences(data: SequenceDataset) -> Dict[str, List[str]]:
-    """Each user's training part: the sequence without its held-out targets."""
-    return {user: [item for item, role in zip(seq, roles(data, user)) if role == "train"]
-            for user, seq in data.sequences.items()}

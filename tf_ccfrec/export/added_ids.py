@@ -3,7 +3,7 @@ pushed by the TFX pipeline, whose lookup applies the tf.Transform graph): that l
 ids it knows, then a table of the added ids, whose indices follow the export's items.
 
 Added ids are matched as the pipeline's transform matches ids: Unicode-NFKC normalized and
-stripped (`tfx_pipeline.models.preprocessing.normalize_ids`).
+stripped (`normalize_ids`, the same ops as the pipeline's `preprocessing_fn`).
 """
 
 from __future__ import annotations

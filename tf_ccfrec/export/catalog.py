@@ -86,10 +86,10 @@ def _run_of(path: str) -> Tuple[Dict[str, object], str, Dict[str, object]]:
 def export_codes(path: str):
     """The code artifact an exported version's model was trained with (its PCA and codebooks
     code new items), in the model's item order."""
-    from tf_ccfrec.training import restore
+    from tf_ccfrec.models.run_directory import run_codes
 
     _, run_dir, run = _run_of(path)
-    return restore.run_codes(run_dir, run["codes"])
+    return run_codes(run_dir, run["codes"])
 
 
 def export_views(path: str) -> List[str]:
@@ -155,11 +155,11 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
     from tf_ccfrec.export import added_ids, saved_model
     from tf_ccfrec.export.serving_module import RetrievalModule
     from tf_ccfrec.layers.code_embedding import codes_to_tokens
-    from tf_ccfrec.training import restore
+    from tf_ccfrec.models.run_directory import load_run
 
     base_info, run_dir, _ = _run_of(path)
     served = saved_model.load(path)
-    model, run = restore.load_run(run_dir)
+    model, run = load_run(run_dir)
     artifact = export_codes(path)
     catalog_texts = trained_texts(path, artifact)
 

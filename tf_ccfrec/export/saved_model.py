@@ -79,10 +79,11 @@ def write_module(module, item_ids, output_dir: str, with_scann: bool = True,
 def export_run(model_dir: str, output_dir: str, top_k: int = 100, with_scann: bool = True,
                overwrite: bool = False) -> str:
     """Exports the best weights of a `ccfrec train` run."""
-    from tf_ccfrec.training import evaluation, restore
+    from tf_ccfrec import ranking
+    from tf_ccfrec.models.run_directory import load_run
 
-    model, run = restore.load_run(model_dir)
-    popularity = evaluation.training_interactions(run["prepared"], run["item_ids"])
+    model, run = load_run(model_dir)
+    popularity = ranking.training_interactions(run["prepared"], run["item_ids"])
     return export(model, run["item_ids"], popularity, output_dir, top_k, with_scann, overwrite,
                   info={"model": run["model"], "run": storage.absolute(model_dir)},
                   sampled_negatives=run["train_config"]["sampled_negatives"],

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec.training.evaluation import (draw_negatives, rank_among_negatives, rank_of_target,
-                                           remove_history)
-from tf_ccfrec.training.inputs import right_align
+from tf_ccfrec.ranking import (draw_negatives, rank_among_negatives, rank_of_target, remove_history,
+                               right_align)
 
 EXAMPLE_FEATURES = {
     "history": tf.io.RaggedFeature(tf.string),
@@ -44,7 +43,7 @@ class RetrievalModule(tf.Module):
       id_lookup: callable string tensor -> int32 indices of the same shape (0 = unknown), a
         tf.Module (e.g. one applying a tf.Transform graph); default a hash table of `item_ids`.
       sampled_negatives, seed, sampled_protocol: the sampled protocol of `serve_tf_examples`
-        (`evaluation.draw_negatives`).
+        (`ranking.draw_negatives`).
       history_vectors: float [num_items + 1, dim], what the encoder reads for a history item
         (the model's `history_table`); None: `item_vectors`.
     """

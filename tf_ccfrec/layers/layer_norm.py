@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# BERT's epsilon, as in the authors' release: every LayerNorm of the model uses it.
+LAYER_NORM_EPSILON = 1e-12
+
 
 def _layer_norm(x, gamma, beta, epsilon: float):
     """LayerNorm of x [..., dim] over its last axis in float32, returned in x's dtype, and its

@@ -22,12 +22,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tf_ccfrec.distribute import replica_share
-from tf_ccfrec.layers.sequence_encoder import CausalSequenceEncoder
-from tf_ccfrec.models.config import CCFRecConfig
-
-
-def normalize(x):
-    return tf.math.l2_normalize(x, axis=-1)
+from tf_ccfrec.layers.causal_sequence_encoder import CausalSequenceEncoder
+from tf_ccfrec.models.config import ModelConfig
 
 
 def own_history_cells(history):
@@ -53,7 +49,7 @@ def own_history_cells(history):
 class SequentialRetrievalModel(tfrs.Model):
     """Base class: subclasses define `vectors_of` and may add `auxiliary_loss`."""
 
-    def __init__(self, config: CCFRecConfig, num_items: int, **kwargs):
+    def __init__(self, config: ModelConfig, num_items: int, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.num_items = num_items
@@ -111,7 +107,7 @@ class SequentialRetrievalModel(tfrs.Model):
 
     def unit(self, vectors):
         """What scoring multiplies: unit vectors under cosine similarity, else `vectors`."""
-        return normalize(vectors) if self.config.similarity == "cosine" else vectors
+        return tf.math.l2_normalize(vectors, axis=-1) if self.config.similarity == "cosine" else vectors
 
     def scale(self):
         """What inner products of `unit` vectors are divided by: tau, or 1 (dot)."""

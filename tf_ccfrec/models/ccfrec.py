@@ -8,11 +8,12 @@ import tensorflow as tf
 
 from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
 from tf_ccfrec.layers.code_masker import CodeMasker
-from tf_ccfrec.layers.fusion import CodeGuidedFusion
-from tf_ccfrec.layers.objectives import MaskedCodeModelingLoss, SymmetricInfoNCE
+from tf_ccfrec.layers.code_guided_fusion import CodeGuidedFusion
+from tf_ccfrec.layers.masked_code_modeling_loss import MaskedCodeModelingLoss
+from tf_ccfrec.layers.symmetric_info_nce import SymmetricInfoNCE
 from tf_ccfrec.layers.seeded_dropout import draw_seed
 from tf_ccfrec.models.base import SequentialRetrievalModel
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 
 
 # Parts a fusion over a number of items unknown while tracing is split into (see fuse_in_chunks).
@@ -31,7 +32,7 @@ class CCFRecModel(SequentialRetrievalModel):
       seed: seeds the code masker.
     """
 
-    def __init__(self, config: CCFRecConfig, codes: np.ndarray, view_vectors: np.ndarray,
+    def __init__(self, config: ModelConfig, codes: np.ndarray, view_vectors: np.ndarray,
                  codebook_size: int = 256, seed: int | None = None, **kwargs):
         num_items, num_codes = codes.shape
         super().__init__(config, num_items, **kwargs)

@@ -1,4 +1,5 @@
-"""Hyperparameters of the CCFRec model (ccfrec.md §3-§5)."""
+"""Model hyperparameters (ccfrec.md §3-§5), one dataclass for CCFRec and the SASRec baseline:
+the fields CCFRec alone reads (fusion, codes, auxiliary losses) are ignored by SASRec."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ HISTORY_VECTORS = ("paper", "release")
 
 
 @dataclasses.dataclass(frozen=True)
-class CCFRecConfig:
+class ModelConfig:
     """Model hyperparameters; the defaults are the paper's.
 
     Attributes:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_ccfrec.models.base import SequentialRetrievalModel
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 
 
 class SASRecModel(SequentialRetrievalModel):
     """Items are learned ID embeddings [num_items + 1, dim] (row 0 padding), N(0, 0.02)."""
 
-    def __init__(self, config: CCFRecConfig, num_items: int, **kwargs):
+    def __init__(self, config: ModelConfig, num_items: int, **kwargs):
         super().__init__(config, num_items, **kwargs)
         self.item_embedding = tf.keras.layers.Embedding(
             num_items + 1, config.dim, name="item_embedding",

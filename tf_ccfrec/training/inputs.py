@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tf_ccfrec import storage
 from tf_ccfrec.data import tfrecords
+from tf_ccfrec import ranking
 
 FEATURES = {
     "user_id": tf.io.FixedLenFeature([], tf.string),
@@ -25,43 +26,37 @@ def item_index(item_ids: Sequence[str]) -> tf.lookup.StaticHashTable:
     return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), 0)
 
 
-def right_align(history: tf.RaggedTensor, length: int) -> tf.Tensor:
-    """Ragged [batch, None] -> int32 [batch, length]: the last `length` items, padding first."""
-    history = history[:, -length:]
-    padded = history.to_tensor(0, shape=[None, length])  # left-aligned
-    lengths = history.row_lengths()
-    shift = tf.cast(length - lengths, tf.int32)
-    columns = (tf.range(length)[tf.newaxis] - shift[:, tf.newaxis]) % length
-    return tf.gather(padded, columns, batch_dims=1)
+def batches(records: tf.data.Dataset, parse: Callable, batch_size: int, shuffle: bool = False,
+            seed: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Serialized examples -> parsed batches, shuffled (a 100,000-record buffer, reshuffled each
+    pass), repeated and prefetched as asked: what every `TrainingData.dataset` does with its
+    records. `parse`: string [b] -> the batch's dict; `drop_remainder` drops a last, smaller
+    batch."""
+    if shuffle:
+        records = records.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        records = records.repeat()
+    return (records.batch(batch_size, drop_remainder=drop_remainder)
+            .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
 
 
 def make_dataset(prepared_dir: str, split: str, item_ids: Sequence[str], batch_size: int,
-                 max_history: int = 20, shuffle: bool = False, seed: int = 0,
-                 repeat: bool = False, with_user_id: bool = False,
-                 drop_remainder: bool = False) -> tf.data.Dataset:
+                 max_history: int = 20, **options) -> tf.data.Dataset:
     """Batches of {"history": int32 [b, max_history] (right-aligned indices), "target": int32 [b]}
-    from `<prepared_dir>/examples/<split>/`, plus "user_id": string [b] when asked for (strings
-    cannot enter an XLA-compiled step). `drop_remainder` drops a last, smaller batch."""
+    from `<prepared_dir>/examples/<split>/`; `options`: shuffle, seed, repeat, drop_remainder
+    (`batches`)."""
     path = os.path.join(prepared_dir, tfrecords.EXAMPLES_DIR, split, tfrecords.SHARD)
     table = item_index(item_ids)
-    dataset = tf.data.TFRecordDataset(path, compression_type="GZIP")
-    if shuffle:
-        dataset = dataset.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
 
     def parse(records):
         parsed = tf.io.parse_example(records, FEATURES)
         history = tf.ragged.map_flat_values(table.lookup, parsed["history"])
-        batch = {"history": right_align(history, max_history),
-                 "target": table.lookup(parsed["target"])}
-        if with_user_id:
-            batch["user_id"] = parsed["user_id"]
-        return batch
+        return {"history": ranking.right_align(history, max_history),
+                "target": table.lookup(parsed["target"])}
 
-    return (dataset.batch(batch_size, drop_remainder=drop_remainder)
-            .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return batches(tf.data.TFRecordDataset(path, compression_type="GZIP"), parse, batch_size,
+                   **options)
 
 
 def training_sequences(examples) -> Dict[str, List[str]]:
@@ -93,13 +88,39 @@ def sequence_arrays(sequences: Iterable[Sequence[int]], length: int) -> Tuple[np
     return history, target
 
 
-class PreparedData:
-    """What training reads from a prepared directory (`ccfrec data prepare`), with the items
-    indexed like `item_ids` (index i + 1).
+class TrainingData(Protocol):
+    """What `train.train_model` reads: the splits of one dataset with the items indexed like
+    `item_ids` (index i + 1), histories cut to `max_history`. `PreparedData` reads a prepared
+    directory; the TFX Trainer passes one over Transform's output. A source of whole training
+    sequences (objective "all_positions") also has `PreparedData.sequence_dataset` and
+    `train_sequences`."""
 
-    The TFX Trainer passes an object with the same methods over TFT-transformed examples
-    (`tfx_pipeline.models.transformed_data.TransformedData`).
-    """
+    item_ids: List[str]
+    max_history: int
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
+                repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+        """Batches {"history": int32 [b, max_history] right-aligned, "target": int32 [b]}."""
+
+    def interactions(self) -> np.ndarray:
+        """int [num_items + 1]: training interactions per item (`ranking.count_interactions`)."""
+
+    def head(self) -> np.ndarray:
+        """bool [num_items + 1]: the head items of the popularity slices."""
+
+    def cold(self) -> Optional[np.ndarray]:
+        """bool [num_items + 1] of the cold-start items, or None."""
+
+    def train_examples(self) -> int:
+        """How many training examples one pass reads."""
+
+    def source(self) -> dict:
+        """Where the data came from, for the run's config.json."""
+
+
+class PreparedData:
+    """`TrainingData` of a prepared directory (`ccfrec data prepare`), with the items indexed like
+    `item_ids` (index i + 1)."""
 
     def __init__(self, prepared_dir: str, item_ids: Sequence[str], max_history: int = 20):
         self.prepared_dir, self.item_ids, self.max_history = prepared_dir, list(item_ids), \
@@ -148,16 +169,12 @@ class PreparedData:
         return self._sequence_cache
 
     def interactions(self):
-        """int [num_items + 1]: `evaluation.training_interactions`."""
-        from tf_ccfrec.training import evaluation
-
-        return evaluation.training_interactions(self.prepared_dir, self.item_ids)
+        """int [num_items + 1]: `ranking.training_interactions`."""
+        return ranking.training_interactions(self.prepared_dir, self.item_ids)
 
     def head(self):
         """bool [num_items + 1]: the head items of the popularity slices."""
-        from tf_ccfrec.training import evaluation
-
-        return evaluation.head_items(self.interactions())
+        return ranking.head_items(self.interactions())
 
     def cold(self):
         """bool [num_items + 1] of the cold-start items, or None (`evaluation.cold_items`)."""

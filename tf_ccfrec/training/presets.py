@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Tuple
 
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec.models.config import ModelConfig
 
 _FAST_MODEL = {"loss": "sampled", "num_negatives": 1024, "recompute": False}
 _FAST_TRAIN = {"learning_rate": 2e-3, "warmup_steps": 100}
@@ -60,7 +60,7 @@ MODEL_PRESETS: Dict[Tuple[str, str], Tuple[Dict[str, Any], Dict[str, Any]]] = {
 
 def configs(preset: str = "paper", model_overrides: Dict[str, Any] | None = None,
             train_overrides: Dict[str, Any] | None = None, model_name: str = "ccfrec"):
-    """(CCFRecConfig, TrainConfig) of `preset` for `model_name` (its `MODEL_PRESETS` entry,
+    """(ModelConfig, TrainConfig) of `preset` for `model_name` (its `MODEL_PRESETS` entry,
     where it has one, replaces the preset's values) with the overrides applied.
 
     Raises:
@@ -71,10 +71,10 @@ def configs(preset: str = "paper", model_overrides: Dict[str, Any] | None = None
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     model, training = MODEL_PRESETS.get((preset, model_name), PRESETS[preset])
-    for cls, overrides in ((CCFRecConfig, model_overrides), (TrainConfig, train_overrides)):
+    for cls, overrides in ((ModelConfig, model_overrides), (TrainConfig, train_overrides)):
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(overrides or {}) - known
         if unknown:
             raise ValueError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
-    return (CCFRecConfig(**{**model, **(model_overrides or {})}),
+    return (ModelConfig(**{**model, **(model_overrides or {})}),
             TrainConfig(**{**training, **(train_overrides or {})}))

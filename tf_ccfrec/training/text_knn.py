@@ -10,7 +10,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec.training.evaluation import rank_of_target, remove_history
+from tf_ccfrec import ranking
 
 
 def item_vectors(item_ids: Sequence[str], items: Dict[str, Dict[str, str]],
@@ -38,8 +38,8 @@ def ranking_function(table: np.ndarray, exclude_history: bool = False):
         users = tf.math.l2_normalize(tf.reduce_sum(tf.gather(table, history), axis=1), axis=-1)
         scores = tf.matmul(users, items, transpose_b=True)
         if exclude_history:
-            scores = remove_history(scores, history, targets)
-        return scores, rank_of_target(scores, targets)
+            scores = ranking.remove_history(scores, history, targets)
+        return scores, ranking.rank_of_target(scores, targets)
 
     return scores_of
 
@@ -58,8 +58,8 @@ def evaluate_prepared(prepared_dir: str, split: str = "test", sampled_negatives:
     item_ids, items = tfrecords.read_catalog(prepared_dir, views)
     table = item_vectors(item_ids, items, views, encoder_dir, cache_dir)
     data = inputs.make_dataset(prepared_dir, split, item_ids, 1024, max_history)
-    counts = evaluation.training_interactions(prepared_dir, item_ids)
+    counts = ranking.training_interactions(prepared_dir, item_ids)
     return {"model": "text-knn", "split": split, **evaluation.evaluate_ranking(
         ranking_function(table, exclude_history), len(item_ids), data,
-        sampled_negatives=sampled_negatives, head=evaluation.head_items(counts), seed=seed,
+        sampled_negatives=sampled_negatives, head=ranking.head_items(counts), seed=seed,
         cold=evaluation.cold_items(prepared_dir, item_ids), sampled_protocol=sampled_protocol)}

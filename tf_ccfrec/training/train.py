@@ -1,4 +1,4 @@
-"""Training: the function `ccfrec train` and the TFX Trainer's run_fn call.
+"""Training: `train` (what `ccfrec train` calls) and `train_model` (the TFX Trainer's run_fn).
 
 AdamW with linear warm-up then a constant rate, evaluation of validation NDCG@10 (full ranking)
 after every epoch, early stopping with patience, the best weights kept, checkpoints every epoch for
@@ -16,24 +16,11 @@ from typing import Any, Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec import distribute, storage
-from tf_ccfrec.models.config import CCFRecConfig
+from tf_ccfrec import distribute, ranking, storage
+from tf_ccfrec.models.config import ModelConfig
+from tf_ccfrec.models.run_directory import (BEST_WEIGHTS, ITEM_ORDER, TEST_RANKS, build_model,
+                                            load_best_weights, save_best_weights)
 from tf_ccfrec.training import evaluation, inputs
-
-MODELS = ("ccfrec", "sasrec")
-BEST_WEIGHTS = "best_weights.npz"  # in <run>/checkpoints/
-
-
-def save_best_weights(model, checkpoint_dir: str) -> None:
-    storage.save_npz(storage.join(checkpoint_dir, BEST_WEIGHTS),
-                     **{f"arr_{i}": w.numpy() for i, w in enumerate(model.weights)})
-
-
-def load_best_weights(model, checkpoint_dir: str) -> None:
-    """Sets `model`'s weights (built already) from `<checkpoint_dir>/best_weights.npz`."""
-    saved = storage.load_npz(storage.join(checkpoint_dir, BEST_WEIGHTS))
-    model.set_weights([saved[f"arr_{i}"] for i in range(len(saved))])
-
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -56,7 +43,7 @@ class TrainConfig:
       strategy: the tf.distribute strategy (`distribute.STRATEGIES`); "auto" picks multi-worker
         from TF_CONFIG, mirrored on several GPUs, else one device.
       sampled_negatives: negatives per example of the final sampled-protocol evaluation.
-      sampled_protocol: where they are drawn from (`evaluation.draw_negatives`): "unseen"
+      sampled_protocol: where they are drawn from (`ranking.draw_negatives`): "unseen"
         (items outside the example's history and target) or "uniform" (any but the target).
       exclude_history: validation (hence model selection and early stopping) and the final
         evaluation remove history items from the ranking.
@@ -79,9 +66,9 @@ class TrainConfig:
     exclude_history: bool = False
 
     def __post_init__(self):
-        if self.sampled_protocol not in evaluation.SAMPLED_PROTOCOLS:
+        if self.sampled_protocol not in ranking.SAMPLED_PROTOCOLS:
             raise ValueError(f"sampled_protocol must be one of "
-                             f"{', '.join(evaluation.SAMPLED_PROTOCOLS)}, got "
+                             f"{', '.join(ranking.SAMPLED_PROTOCOLS)}, got "
                              f"{self.sampled_protocol!r}")
         if self.strategy not in distribute.STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(distribute.STRATEGIES)}, "
@@ -102,94 +89,109 @@ class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
         return {"rate": self.rate, "warmup_steps": self.warmup_steps}
 
 
-def build_model(name: str, config: CCFRecConfig, artifact, seed: int = 0):
-    """A CCFRec or SASRec model over the items of a code artifact."""
-    if name == "ccfrec":
-        from tf_ccfrec.models.ccfrec import CCFRecModel
+class Validation(tf.keras.callbacks.Callback):
+    """Model selection and early stopping: evaluates validation NDCG@10 (full ranking) after
+    every epoch, tracks the best in `state` ("epoch", "best", "bad_epochs": the checkpointed
+    variables), prints the epoch's line, and stops after `patience` epochs without a better one.
+    `decide` (a `distribute.ChiefDecision`) makes the stop the chief's on every worker.
 
-        return CCFRecModel(config, artifact.codes, artifact.view_vectors,
-                           codebook_size=artifact.config.codebook_size, seed=seed)
-    if name == "sasrec":
-        from tf_ccfrec.models.sasrec import SASRecModel
+    After each epoch: `metrics` (the validation metrics) and `improved` (whether they are the
+    best so far); `seconds`: validation time of this invocation."""
 
-        return SASRecModel(config, len(artifact.item_ids))
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-
-
-class _ValidationAndStopping(tf.keras.callbacks.Callback):
-    """Evaluates validation NDCG@10 each epoch, keeps the best weights, stops on patience or on
-    the time budget (checked after every step, so a budget can end an epoch early), and
-    checkpoints the training state for resuming. `decide` (a `distribute.ChiefDecision`) makes
-    every stop the chief's, taken at the same step on every worker."""
-
-    def __init__(self, valid, patience, budget_seconds, manager, state, writer, log,
-                 history_path, decide, exclude_history=False):
+    def __init__(self, valid: tf.data.Dataset, state, patience: int, decide,
+                 exclude_history: bool = False):
         super().__init__()
-        self.valid, self.patience, self.budget = valid, patience, budget_seconds
-        self.manager, self.state, self.writer, self.log = manager, state, writer, log
-        self.history_path, self.decide = history_path, decide
+        self.valid, self.state, self.patience, self.decide = valid, state, patience, decide
         self.exclude_history = exclude_history   # validate as the final evaluation ranks
-        self.started = time.time()
-        self.validation_seconds = 0.0
-        self.steps = 0   # of the current epoch
-        self.out_of_time = False
-        # A resumed run's history continues the earlier invocations' clock.
-        self.seconds_before = log[-1]["seconds"] if log else 0.0
-
-    def _over_budget(self) -> bool:
-        return self.budget is not None and time.time() - self.started > self.budget
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if self.budget is not None and self.decide(self._over_budget()):
-            self.out_of_time = True
-            self.model.stop_training = True
+        self.metrics: Dict[str, Any] = {}
+        self.improved = False
+        self.seconds = 0.0
 
     def on_epoch_end(self, epoch, logs=None):
-        validation_started = time.time()
-        metrics = evaluation.evaluate(self.model, self.valid,
-                                      exclude_history=self.exclude_history)
-        self.validation_seconds += time.time() - validation_started
+        started = time.time()
+        self.metrics = evaluation.evaluate(self.model, self.valid,
+                                           exclude_history=self.exclude_history)
+        self.seconds += time.time() - started
         self.state["epoch"].assign(epoch + 1)
-        improved = metrics["ndcg@10"] > float(self.state["best"])
-        if improved:
-            self.state["best"].assign(metrics["ndcg@10"])
+        self.improved = self.metrics["ndcg@10"] > float(self.state["best"])
+        if self.improved:
+            self.state["best"].assign(self.metrics["ndcg@10"])
             self.state["bad_epochs"].assign(0)
         else:
             self.state["bad_epochs"].assign_add(1)
+        print(f"epoch {epoch + 1}: loss {float((logs or {}).get('loss', 0.0)):.4f}, valid "
+              f"recall@10 {self.metrics['recall@10']:.4f} ndcg@10 {self.metrics['ndcg@10']:.4f}"
+              f"{' (best)' if self.improved else ''}", flush=True)
+        if self.decide(int(self.state["bad_epochs"]) >= self.patience):
+            print(f"early stop: {self.patience} epochs without a better validation NDCG@10")
+            self.model.stop_training = True
+
+
+class RunRecorder(tf.keras.callbacks.Callback):
+    """Writes the run directory after every epoch (`validation` runs before it): the resumable
+    checkpoint, the best weights when `validation` improved, TensorBoard scalars, and the epoch's
+    entry of `log` (loss, steps, validation metrics, seconds since the run's first invocation)
+    to `history_path`."""
+
+    def __init__(self, validation: Validation, manager: tf.train.CheckpointManager, writer,
+                 log: list, history_path: str):
+        super().__init__()
+        self.validation, self.manager, self.writer = validation, manager, writer
+        self.log, self.history_path = log, history_path
+        self.started = time.time()
+        self.steps = 0   # of the current epoch
+        # A resumed run's history continues the earlier invocations' clock.
+        self.seconds_before = log[-1]["seconds"] if log else 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics, loss = self.validation.metrics, float((logs or {}).get("loss", 0.0))
         with self.writer.as_default(step=epoch + 1):
-            tf.summary.scalar("train/loss", (logs or {}).get("loss", 0.0))
+            tf.summary.scalar("train/loss", loss)
             for key in ("recall@10", "ndcg@10", "recall@5", "ndcg@5"):
                 tf.summary.scalar(f"valid/{key}", metrics[key])
         self.manager.save(checkpoint_number=epoch + 1)
-        if improved:
+        if self.validation.improved:
             save_best_weights(self.model, self.manager.directory)
-        self.log.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", 0.0)),
-                         "steps": self.steps,
+        self.log.append({"epoch": epoch + 1, "loss": loss, "steps": self.steps,
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(self.seconds_before + time.time() - self.started,
                                           1)})
         self.steps = 0
         storage.write_json(self.history_path, self.log)
-        print(f"epoch {epoch + 1}: loss {self.log[-1]['loss']:.4f}, valid recall@10 "
-              f"{metrics['recall@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
-              f"{' (best)' if improved else ''}", flush=True)
-        if self.decide(int(self.state["bad_epochs"]) >= self.patience):
-            print(f"early stop: {self.patience} epochs without a better validation NDCG@10")
+
+
+class TimeBudget(tf.keras.callbacks.Callback):
+    """Stops training once `seconds` of this invocation have passed, checked after every step
+    (so a budget can end an epoch early) and after every epoch; `decide` makes the stop the
+    chief's on every worker."""
+
+    def __init__(self, seconds: float, decide):
+        super().__init__()
+        self.seconds, self.decide = seconds, decide
+        self.started = time.time()
+        self.out_of_time = False
+
+    def _over(self) -> bool:
+        return time.time() - self.started > self.seconds
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.decide(self._over()):
+            self.out_of_time = True
             self.model.stop_training = True
-        if self.out_of_time or (self.budget is not None and self.decide(self._over_budget())):
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.out_of_time or self.decide(self._over()):
             print("stopping: time budget reached", flush=True)
             self.model.stop_training = True
 
 
-TEST_RANKS = "test_ranks.npz"  # in the run directory
-ITEM_ORDER = "item_ids.txt"  # in the run directory: the model's item order, one id a line
-
-
 def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = "ccfrec",
-          model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
+          model_config: ModelConfig = ModelConfig(), train_config: TrainConfig = TrainConfig(),
           verbose: int = 1) -> Dict[str, Any]:
-    """Trains `model_name` on a prepared dataset and its code artifact (`fit`).
+    """Trains `model_name` on a prepared dataset and its code artifact (`train_model`).
 
     Returns:
       {"valid": metrics, "test": metrics, "epochs": n, "train_seconds": s, ...}.
@@ -198,16 +200,16 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
 
     artifact = artifact_lib.load(codes_dir)
     data = inputs.PreparedData(prepared_dir, artifact.item_ids, model_config.max_history)
-    return fit(data, artifact, output_dir, model_name, model_config, train_config, verbose,
+    return train_model(data, artifact, output_dir, model_name, model_config, train_config, verbose,
                codes_dir=codes_dir)[0]
 
 
-def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
-        model_config: CCFRecConfig = CCFRecConfig(), train_config: TrainConfig = TrainConfig(),
-        verbose: int = 1, codes_dir: Optional[str] = None,
-        initial_weights: Optional[str] = None):
-    """Trains `model_name` on `data` (`inputs.PreparedData` or an object with its methods) with
-    the items of `artifact` in `data.item_ids` order; writes to `output_dir`: `checkpoints/`
+def train_model(data: inputs.TrainingData, artifact, output_dir: str,
+                model_name: str = "ccfrec", model_config: ModelConfig = ModelConfig(),
+                train_config: TrainConfig = TrainConfig(), verbose: int = 1,
+                codes_dir: Optional[str] = None, initial_weights: Optional[str] = None):
+    """Trains `model_name` on `data` (`inputs.PreparedData`, or the TFX Trainer's data over
+    Transform's output) with the items of `artifact` in `data.item_ids` order; writes to `output_dir`: `checkpoints/`
     (resumable), `tensorboard/`, `history.json`, `metrics.json`, `config.json`, item_ids.txt.
 
     `initial_weights`: a run directory whose best weights start the model (warm start; its
@@ -271,17 +273,17 @@ def fit(data, artifact, output_dir: str, model_name: str = "ccfrec",
         model.set_negative_pool(np.flatnonzero(np.asarray(data.interactions())[1:] > 0) + 1)
     # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
     with distribute.worker_directory(output_dir, strategy) as write_dir:
-        result = _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,
+        result = _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,
                            write_dir, model_name, model_config, train_config, steps_per_epoch,
                            distribute.ChiefDecision(strategy), replicas, verbose, codes_dir,
                            initial_weights)
     return result, model
 
 
-def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir, write_dir,
+def _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir, write_dir,
               model_name, model_config, train_config, steps_per_epoch, decide, replicas,
               verbose, codes_dir, initial_weights=None):
-    """`fit` after the model is built: restores from `output_dir`, writes to `write_dir`."""
+    """`train_model` after the model is built: restores from `output_dir`, writes to `write_dir`."""
     storage.makedirs(write_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
              "bad_epochs": tf.Variable(0, dtype=tf.int64)}
@@ -306,16 +308,17 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
         tf.keras.utils.set_random_seed(train_config.seed + first_epoch)
     train_data = dataset("train", True, seed=train_config.seed + first_epoch)
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "tensorboard"))
-    budget = (train_config.time_budget_minutes * 60
-              if train_config.time_budget_minutes is not None else None)
-    callback = _ValidationAndStopping(valid_data, train_config.patience, budget, manager, state,
-                                      writer, log, history_path, decide,
-                                      exclude_history=train_config.exclude_history)
+    validation = Validation(valid_data, state, train_config.patience, decide,
+                            exclude_history=train_config.exclude_history)
+    recorder = RunRecorder(validation, manager, writer, log, history_path)
+    callbacks = [validation, recorder]
+    if train_config.time_budget_minutes is not None:
+        callbacks.append(TimeBudget(train_config.time_budget_minutes * 60, decide))
     started = time.time()
     if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
             train_config.patience:
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
-                  steps_per_epoch=steps_per_epoch, callbacks=[callback], verbose=verbose)
+                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started  # this invocation's
     if storage.exists(storage.join(manager.directory, BEST_WEIGHTS)):
         load_best_weights(model, manager.directory)
@@ -336,15 +339,15 @@ def _fit_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
               # All invocations of a resumed run together.
-              "train_seconds": round(callback.seconds_before + train_seconds, 1),
-              "validation_seconds": round(callback.validation_seconds, 1), "replicas": replicas,
+              "train_seconds": round(recorder.seconds_before + train_seconds, 1),
+              "validation_seconds": round(validation.seconds, 1), "replicas": replicas,
               "valid": final(valid_data), "test": test}
     steps_run = sum(h["steps"] for h in log if h["epoch"] > first_epoch)
     if steps_run > 0:
         # Training steps only: per-epoch validation is left out.
         result["train_examples_per_second"] = round(
             steps_run * train_config.batch_size
-            / max(1e-9, train_seconds - callback.validation_seconds), 1)
+            / max(1e-9, train_seconds - validation.seconds), 1)
     # The process's peak resident memory so far (training and evaluation; Linux reports KiB).
     result["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     storage.write_json(history_path, log)

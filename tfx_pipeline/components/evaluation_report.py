@@ -91,10 +91,19 @@ def _table(rows: List[Dict[str, Any]], split: str) -> List[str]:
     return lines + [""]
 
 
+def sampled_description(negatives: int = 100, protocol: str = "unseen") -> str:
+    """What the sampled columns rank: the model's `serve_tf_examples` draws (its training
+    config's `sampled_negatives` and `sampled_protocol`, `ranking.draw_negatives`)."""
+    pool = ("the items outside the user's history and target" if protocol == "unseen"
+            else "every item other than the target")
+    return (f"sampled = the target among itself and {negatives} negatives drawn uniformly from "
+            f"{pool}; ties count against the target.")
+
+
 def markdown(valid_rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: str,
              validation: Optional[List[str]] = None,
              test_rows: Optional[List[Dict[str, Any]]] = None,
-             test_evaluation_uri: str = "") -> str:
+             test_evaluation_uri: str = "", sampled: str = "") -> str:
     """The report page: the blessing (decided on the valid split), failed thresholds, the
     valid split's slice table, then the test split's (reported, never gated on)."""
     lines = ["# CCFRec evaluation (TFMA)", "",
@@ -103,7 +112,7 @@ def markdown(valid_rows: List[Dict[str, Any]], blessed: bool, evaluation_uri: st
              + (f" The **test** split is reported beside it and never gated on "
                 f"(`{test_evaluation_uri}`)." if test_rows is not None else ""),
              "", "Full ranking over the whole catalog, leave-one-out targets; "
-             "sampled = the target among itself and 100 uniform negatives.", ""]
+             + (sampled or sampled_description()), ""]
     if validation:
         lines += ["Failed thresholds (valid split):", ""] + [f"- {line}" for line in validation]
         lines += [""]
@@ -138,22 +147,26 @@ def chart(rows: List[Dict[str, Any]], path: str) -> None:
 
 
 def write_report(evaluation_uri: str, blessed: bool, output_dir: str,
-                 test_evaluation_uri: str = "") -> Dict[str, Any]:
+                 test_evaluation_uri: str = "", sampled_negatives: int = 100,
+                 sampled_protocol: str = "unseen") -> Dict[str, Any]:
     """Writes report.md, report.json and the chart to `output_dir` (any filesystem).
 
     report.json: {"blessed", "blessing_split": "valid", "evaluation" (valid), "slices" (valid
-    rows), "validation" (failed thresholds), "test_evaluation", "test_slices" (test rows)}.
+    rows), "validation" (failed thresholds), "test_evaluation", "test_slices" (test rows),
+    "sampled" (what the sampled columns rank, `sampled_description`)}.
     """
+    sampled = sampled_description(sampled_negatives, sampled_protocol)
     rows = slice_table(evaluation_uri)
     failures = validation_failures(evaluation_uri)
     test_rows = slice_table(test_evaluation_uri) if test_evaluation_uri else None
     storage.write_text(storage.join(output_dir, REPORT_FILE),
                        markdown(rows, blessed, evaluation_uri, failures, test_rows,
-                                test_evaluation_uri))
+                                test_evaluation_uri, sampled))
     chart(test_rows if test_rows is not None else rows, storage.join(output_dir, CHART_FILE))
     report = {"blessed": blessed, "blessing_split": "valid", "evaluation": evaluation_uri,
               "slices": rows, "validation": failures,
-              "test_evaluation": test_evaluation_uri or None, "test_slices": test_rows}
+              "test_evaluation": test_evaluation_uri or None, "test_slices": test_rows,
+              "sampled": sampled}
     storage.write_json(storage.join(output_dir, JSON_FILE), report)
     return report
 
@@ -166,15 +179,20 @@ def EvaluationReportGen(  # noqa: N802
         test_evaluation: tfx.dsl.components.InputArtifact[standard_artifacts.ModelEvaluation]
         = None,
         code_fingerprint: tfx.dsl.components.Parameter[str] = "",
+        sampled_negatives: tfx.dsl.components.Parameter[int] = 100,
+        sampled_protocol: tfx.dsl.components.Parameter[str] = "unseen",
 ) -> None:
     """Writes the report of the validation Evaluator (whose blessing it reports) and of the
     test Evaluator beside it.
 
     Args:
+      sampled_negatives, sampled_protocol: the trained model's sampled protocol, which its
+        `serve_tf_examples` signature (what TFMA reads) draws; the report states it.
       code_fingerprint: the version and source hash of the tf-ccfrec code this component runs
         (`tfx_pipeline.fingerprint`); part of TFX's cache key, otherwise unused.
     """
     blessed = bool(blessing.get_int_custom_property("blessed"))
     write_report(evaluation.uri, blessed, report.uri,
-                 test_evaluation.uri if test_evaluation is not None else "")
+                 test_evaluation.uri if test_evaluation is not None else "",
+                 sampled_negatives, sampled_protocol)
     report.set_int_custom_property("blessed", int(blessed))

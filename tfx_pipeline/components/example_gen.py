@@ -213,7 +213,7 @@ def serialize_example(split_and_example, head, categories) -> Tuple[str, bytes]:
 
 def counted_items(user_row) -> Iterator[str]:
     """The items one user contributes to the popularity counts
-    (`evaluation.count_interactions`): every training target, and the first item (the history of
+    (`ranking.count_interactions`): every training target, and the first item (the history of
     the example at position 1, in whichever split)."""
     _, sequence, roles = user_row
     for position, role in enumerate(roles):
@@ -226,15 +226,15 @@ def counted_items(user_row) -> Iterator[str]:
 
 
 def head_set(counts: Dict[str, int], catalog: Dict[str, Any]) -> frozenset:
-    """The head items (`evaluation.head_items`: the most counted 20%, ties by catalog order)."""
+    """The head items (`ranking.head_items`: the most counted 20%, ties by catalog order)."""
     import numpy as np
 
-    from tf_ccfrec.training import evaluation
+    from tf_ccfrec import ranking
 
     item_ids = catalog["items"]
     array = np.zeros(len(item_ids) + 1, np.int64)
     array[1:] = [counts.get(item, 0) for item in item_ids]
-    head = evaluation.head_items(array)
+    head = ranking.head_items(array)
     return frozenset(item for item, is_head in zip(item_ids, head[1:]) if is_head)
 
 

@@ -1,11 +1,11 @@
-"""The Trainer's `run_fn`: trains CCFRec (or a baseline) with `tf_ccfrec.training.train.fit` on
+"""The Trainer's `run_fn`: trains CCFRec (or a baseline) with `tf_ccfrec.training.train.train_model` on
 Transform's output and exports the serving SavedModel, whose item lookups run the transform
 graph, so it takes raw item ids.
 
 `custom_config` (all optional):
     model:   "ccfrec" (default) or "sasrec"
     preset:  a `tf_ccfrec.training.presets` name (default "paper")
-    model_config / train_config: field overrides of CCFRecConfig / TrainConfig
+    model_config / train_config: field overrides of ModelConfig / TrainConfig
     top_k:   items per `serving_default` answer (default 100)
 A hyperparameters artifact (e.g. from the Tuner) overrides both kinds of fields by name.
 """
@@ -39,11 +39,11 @@ class TransformLookup(tf.Module):
 
 
 def split_overrides(values: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-    """Flat hyperparameters -> (CCFRecConfig overrides, TrainConfig overrides) by field name."""
-    from tf_ccfrec.models.config import CCFRecConfig
+    """Flat hyperparameters -> (ModelConfig overrides, TrainConfig overrides) by field name."""
+    from tf_ccfrec.models.config import ModelConfig
     from tf_ccfrec.training.train import TrainConfig
 
-    model_fields = {f.name for f in dataclasses.fields(CCFRecConfig)}
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(values) - model_fields - train_fields
     if unknown:
@@ -53,7 +53,7 @@ def split_overrides(values: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, A
 
 
 def configs(custom_config: Dict[str, Any], hyperparameters: Dict[str, Any] | None):
-    """(CCFRecConfig, TrainConfig) from the Trainer's custom_config and hyperparameters."""
+    """(ModelConfig, TrainConfig) from the Trainer's custom_config and hyperparameters."""
     from tf_ccfrec.training import presets
 
     model_overrides = dict(custom_config.get("model_config") or {})
@@ -111,7 +111,7 @@ def run_fn(fn_args) -> None:
     data = TransformedData(examples_uri, item_ids, model_config.max_history)
     model_name = custom.get("model", "ccfrec")
     warm_start = warm_start_run(fn_args.base_model, model_name)
-    result, model = train.fit(data, artifact, fn_args.model_run_dir, model_name, model_config,
+    result, model = train.train_model(data, artifact, fn_args.model_run_dir, model_name, model_config,
                               train_config, verbose=2, codes_dir=fn_args.codes_uri,
                               initial_weights=warm_start)
     print({"valid": result["valid"], "test": result["test"]}, flush=True)

@@ -1,5 +1,5 @@
-"""What the library's training reads (`tf_ccfrec.training.inputs.PreparedData`'s methods), from
-Transform's output: examples whose items are already vocabulary indices."""
+"""The library's `TrainingData` (`tf_ccfrec.training.inputs`) over Transform's output: examples
+whose items are already vocabulary indices."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec.training import evaluation
-from tf_ccfrec.training.inputs import right_align
+from tf_ccfrec import ranking
+from tf_ccfrec.training import inputs
 from tfx_pipeline.models import features
 
 TRANSFORMED_FEATURES = {
@@ -30,7 +30,8 @@ def split_files(examples_uri: str, split: str) -> List[str]:
 
 
 class TransformedData:
-    """Transformed examples of splits train/valid/test under `examples_uri`.
+    """`TrainingData` of the transformed examples of splits train/valid/test under
+    `examples_uri`.
 
     Args:
       examples_uri: Transform's `transformed_examples` artifact directory.
@@ -49,21 +50,16 @@ class TransformedData:
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
                 repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
         """Batches {"history": int32 [b, max_history] right-aligned, "target": int32 [b]}."""
-        data = self._records(split)
-        if shuffle:
-            data = data.shuffle(100_000, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            data = data.repeat()
         max_history = self.max_history
 
         def parse(records):
             parsed = tf.io.parse_example(records, TRANSFORMED_FEATURES)
             history = tf.cast(parsed[features.HISTORY_INDEX], tf.int32)
-            return {"history": right_align(history, max_history),
+            return {"history": ranking.right_align(history, max_history),
                     "target": tf.cast(parsed[features.TARGET_INDEX], tf.int32)}
 
-        return (data.batch(batch_size, drop_remainder=drop_remainder)
-                .map(parse, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+        return inputs.batches(self._records(split), parse, batch_size, shuffle=shuffle, seed=seed,
+                              repeat=repeat, drop_remainder=drop_remainder)
 
     def columns(self, split: str) -> Dict[str, np.ndarray]:
         """NumPy columns of a split: target, position, target_is_head, first (history item)."""
@@ -81,12 +77,12 @@ class TransformedData:
         return self._columns[split]
 
     def interactions(self) -> np.ndarray:
-        """int [num_items + 1]: `evaluation.count_interactions` over the three splits."""
+        """int [num_items + 1]: `ranking.count_interactions` over the three splits."""
         index = {i: i for i in range(len(self.item_ids) + 1)}
         rows = ((split, int(t), int(p), int(f)) for split in ("train", "valid", "test")
                 for t, p, f in zip(*(self.columns(split)[k]
                                      for k in ("target", "position", "first"))))
-        counts = evaluation.count_interactions(rows, index, len(self.item_ids))
+        counts = ranking.count_interactions(rows, index, len(self.item_ids))
         counts[0] = 0  # unknown ids
         return counts
 

@@ -134,7 +134,10 @@ def evaluation_and_push(config: PipelineConfig, examples, model, baseline):
     report = EvaluationReportGen(evaluation=evaluator.outputs["evaluation"],
                                  blessing=evaluator.outputs["blessing"],
                                  test_evaluation=test_evaluator.outputs["evaluation"],
-                                 code_fingerprint=code_fingerprint("EvaluationReportGen"))
+                                 code_fingerprint=code_fingerprint("EvaluationReportGen"),
+                                 sampled_negatives=config.sampled_negatives,
+                                 sampled_protocol=config.train_config.get("sampled_protocol",
+                                                                          "unseen"))
     pusher = tfx.components.Pusher(
         model=model, model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

@@ -29,7 +29,7 @@ Environment variables:
     CCFREC_ENV_BIND     extra host paths to mount inside the rootfs, separated by ':'
     CCFREC_DEBIAN_MIRROR  Debian mirror for the rootfs when the host's apt sources name none
 
-Usage: python3 -m tf_ccfrec.env_runner [--info | --setup | --rebuild] [--] [CMD ...]
+Usage: python3 -m tools.env.env_runner [--info | --setup | --rebuild] [--] [CMD ...]
 
 Only the standard library is used, and only what Python 3.7 has: this file runs on the host's
 Python before anything is installed.
@@ -47,7 +47,8 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tools/env/env_runner.py: the repository is two levels up.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REQUIREMENTS_DIR = os.path.join(REPO, "requirements")
 # Installed together, resolved under constraints.txt.
 REQUIREMENT_FILES = ("base.txt", "test.txt")
@@ -415,11 +416,11 @@ def pip_install_argv(pip, req_dir, files, python):
 
 
 def write_startup_hook(venv):
-    """Puts tf_ccfrec/startup_hook.py's .pth into the venv (host path): every Python of the
+    """Puts tools/env/startup_hook.py's .pth into the venv (host path): every Python of the
     environment, Beam's worker processes included, then runs tf_ccfrec.compat first."""
     import glob
 
-    from tf_ccfrec import startup_hook
+    from tools.env import startup_hook
 
     sites = glob.glob(os.path.join(venv, "lib", "python*", "site-packages"))
     if not sites:

@@ -1,7 +1,7 @@
 """A minimal client of the TF Serving REST API for CCFRec exports; works against `ccfrec serve`
 and stock TF Serving alike (the `search` field is `ccfrec serve`'s only extension).
 
-    python serving/client.py --url http://127.0.0.1:8501 --model ccfrec ITEM_ID [ITEM_ID ...]
+    python -m tf_ccfrec.serving.client --url http://127.0.0.1:8501 --model ccfrec ITEM_ID [ITEM_ID ...]
 """
 
 from __future__ import annotations

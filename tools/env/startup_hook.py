@@ -8,7 +8,10 @@ Site-packages `.pth` lines that begin with `import` run at interpreter start-up;
 no-op where tf_ccfrec is not importable or CCFREC_NO_STARTUP_HOOK is set (to see the stack
 without the compat module, as tests/test_scann_compat.py does).
 
-    python -m tf_ccfrec.startup_hook      writes it into this interpreter's site-packages
+    python tools/env/startup_hook.py      writes it into this interpreter's site-packages
+
+It is a standalone script (standard library only), so an image can run it without the
+repository: the Dockerfile does.
 """
 
 import os

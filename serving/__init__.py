@@ -1,1 +1,0 @@
-"""Serving CCFRec SavedModels over TF Serving's REST API."""
