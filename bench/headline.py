@@ -5,8 +5,8 @@ Usage: bin/env-run python bench/headline.py [--runs docs/results/runs]
 Each run directory is `<dataset>-<model>-seed<k>` (`bench/run_results.sh` copies config.json,
 history.json and metrics.json there); `metrics.json` holds the test metrics under "test". Prints
 one Markdown table per dataset: the published anchors, then per model the mean and standard
-deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking, history items in the
-ranking) and the seeds' count; "-" where a model has no run yet.
+deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking), the seeds' count and
+the command that reproduces the row; then CCFRec's change against the tuned SASRec.
 """
 
 import argparse
@@ -45,14 +45,35 @@ def cell(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+# How each model's rows are named and reproduced; models not listed print under their own name.
+LABELS = {
+    "sasrec": ("SASRec, tuned (`--preset {d} --model sasrec`)", "`bench/run_results.sh {d}`"),
+    "ccfrec": ("CCFRec (`--preset {d}`)", "`bench/run_results.sh {d}`"),
+    "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`), history items in the "
+                  "ranking", "calibration (a)"),
+    "sasrec-ss-filtered": ("SASRec, the published setting, history items filtered "
+                           "(`--exclude-history`)", "calibration (a) with `--exclude-history`"),
+}
+ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec", "ccfrec")
+
+
 def table(dataset, models):
     lines = [f"### {dataset.capitalize()}", "",
-             "| model | R@10 | N@10 | seeds |", "|---|---|---|---|"]
+             "| model | R@10 | N@10 | seeds | command |", "|---|---|---|---|---|"]
     for label, recall, ndcg in PUBLISHED[dataset]:
-        lines.append(f"| published: {label} | {recall:.4f} | {ndcg:.4f} | - |")
-    for model, metrics in sorted(models.items()):
-        lines.append(f"| {model} | {cell([m['recall@10'] for m in metrics])} | "
-                     f"{cell([m['ndcg@10'] for m in metrics])} | {len(metrics)} |")
+        lines.append(f"| published: {label} | {recall:.4f} | {ndcg:.4f} | - | - |")
+    for model in sorted(models, key=lambda m: (ORDER.index(m) if m in ORDER else len(ORDER), m)):
+        metrics = models[model]
+        label, command = LABELS.get(model, (model, "-"))
+        lines.append(f"| {label.format(d=dataset)} | {cell([m['recall@10'] for m in metrics])} | "
+                     f"{cell([m['ndcg@10'] for m in metrics])} | {len(metrics)} | "
+                     f"{command.format(d=dataset)} |")
+    if models.get("ccfrec") and models.get("sasrec"):
+        change = {key: statistics.mean(m[key] for m in models["ccfrec"])
+                  / statistics.mean(m[key] for m in models["sasrec"]) - 1
+                  for key in ("recall@10", "ndcg@10")}
+        lines += ["", f"CCFRec against the tuned SASRec (means): Recall@10 "
+                      f"{change['recall@10']:+.1%}, NDCG@10 {change['ndcg@10']:+.1%}."]
     return "\n".join(lines)
 
 

@@ -1,55 +1,80 @@
 #!/bin/sh
-# The training runs behind docs/results.md, then its tables and curves.
+# The headline rows of docs/results.md: for each dataset, the tuned SASRec and CCFRec, one run per
+# seed, then their small files committed under docs/results/runs/ and the tables drawn from them.
 #
-# Usage: bench/run_results.sh [BUDGET_MINUTES] [DATASET ...]
-#   BUDGET_MINUTES  wall-clock training budget of CCFRec and of SASRec on each dataset (default 55)
-#   DATASET         beauty office yelp (default: all three)
-# CCFRec and SASRec train under the same budget. The ablations (no MCM, no MSA, no text
-# cross-attention, RQ codes) then train for exactly as many steps as that dataset's CCFRec run
-# took, so that each differs from it in one component only (not in how many examples it saw).
-# CCFRec and its ablations train on Yelp with lr 1e-3 (at the preset's 2e-3 its validation falls
-# after the first epoch, docs/results.md). Runs already finished (metrics.json present) are
-# skipped; an interrupted run resumes from its last checkpoint. Needs ../shared/data (Beauty,
-# Yelp) beside the repository.
+# Usage: bench/run_results.sh [--seeds "0 1 2"] [--ablations] [DATASET ...]
+#   --seeds      the seeds of every row (default "0 1 2")
+#   --ablations  also train CCFRec's ablations (no MCM, no MSA, no text cross-attention, RQ codes)
+#                with seed 0, each for as many epochs as that dataset's CCFRec seed 0 took
+#   DATASET      beauty office yelp (default: all three; Beauty and Yelp need ../shared/data)
+#
+# Every row trains on histories of 50 (`ccfrec data prepare --max-history 50`; CCFRec reads the
+# last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
+# setting (tf_ccfrec/training/presets.py). CCFRec stops after 5 validations without a better
+# NDCG@10 (`--patience 5`, at most 150 minutes a run); SASRec after its preset's 50. Runs already
+# finished (metrics.json present) are skipped; an interrupted run resumes from its checkpoint.
+# Each finished run's config.json, history.json and metrics.json are copied to
+# docs/results/runs/<dataset>-<model>-seed<k>/; `bench/headline.py` then prints the tables.
 set -eu
 cd "$(dirname "$0")/.."
-budget=${1:-55}
-[ $# -gt 0 ] && shift
+seeds="0 1 2"
+ablations=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --seeds) seeds=$2; shift 2 ;;
+        --ablations) ablations=1; shift ;;
+        *) break ;;
+    esac
+done
 datasets=${*:-beauty office yelp}
 
-# train DATASET LABEL MODEL ABLATION CODES [OPTION ...]
+# train DATASET LABEL SEED [OPTION ...]: out/runs/DATASET-LABEL-seedSEED, its files copied to docs/
 train() {
-    dataset=$1 label=$2 model=$3 ablation=$4 codes=$5
-    shift 5
-    dir=out/runs/$dataset-$label
-    [ -f "$dir/metrics.json" ] && return 0
+    dataset=$1 label=$2 seed=$3
+    shift 3
+    dir=out/runs/$dataset-$label-seed$seed
     mkdir -p out/runs
-    bin/ccfrec train --preset "$dataset" --model "$model" --ablation "$ablation" \
-        --data "out/$dataset/prepared" --codes "out/$dataset/$codes" --output "$dir" \
-        --no-progress "$@" > "$dir.log" 2>&1
+    if [ ! -f "$dir/metrics.json" ]; then
+        bin/ccfrec train --preset "$dataset" --data "out/$dataset/prepared50" \
+            --output "$dir" --seed "$seed" --no-progress "$@" > "$dir.log" 2>&1
+    fi
+    case $label in *-*) return 0 ;; esac   # ablations stay in out/runs
+    mkdir -p "docs/results/runs/$dataset-$label-seed$seed"
+    cp "$dir/config.json" "$dir/history.json" "$dir/metrics.json" \
+        "docs/results/runs/$dataset-$label-seed$seed/"
 }
 
 for dataset in $datasets; do
     case $dataset in
-        beauty) format=p5; input=../shared/data/beauty; lr= ;;
-        yelp) format=p5; input=../shared/data/yelp; lr="--learning-rate 1e-3" ;;
-        office) format=lcrec; input=data/office; lr= ;;
+        beauty) format=p5; input=../shared/data/beauty; ccfrec="" ;;
+        yelp) format=p5; input=../shared/data/yelp; ccfrec="--learning-rate 1e-3" ;;
+        office) format=lcrec; input=data/office; ccfrec="" ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
     esac
     out=out/$dataset
-    [ -d "$out/prepared" ] || bin/ccfrec data prepare --format $format --input $input \
-        --output "$out/prepared"
-    [ -d "$out/codes" ] || bin/ccfrec codes build --input "$out/prepared" --output "$out/codes" \
-        --no-progress
-    [ -d "$out/codes-rq" ] || bin/ccfrec codes build --input "$out/prepared" \
-        --output "$out/codes-rq" --method rq --no-progress
-    train "$dataset" ccfrec ccfrec none codes --time-budget-minutes "$budget" $lr
-    train "$dataset" sasrec sasrec none codes --time-budget-minutes "$budget"
-    epochs=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' \
-        "out/runs/$dataset-ccfrec/history.json")
-    for ablation in no-mcm no-msa no-text; do
-        train "$dataset" "ccfrec-$ablation" ccfrec "$ablation" codes --epochs "$epochs" --patience 1000 $lr
+    [ -d "$out/prepared50" ] || bin/ccfrec data prepare --format $format --input $input \
+        --output "$out/prepared50" --max-history 50
+    [ -d "$out/codes" ] || bin/ccfrec codes build --input "$out/prepared50" \
+        --output "$out/codes" --no-progress
+    for seed in $seeds; do
+        train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes"
+        # shellcheck disable=SC2086
+        train "$dataset" ccfrec "$seed" --model ccfrec --codes "$out/codes" --epochs 200 \
+            --patience 5 --time-budget-minutes 150 $ccfrec
     done
-    train "$dataset" ccfrec-rq ccfrec none codes-rq --epochs "$epochs" --patience 1000 $lr
+    if [ -n "$ablations" ]; then
+        [ -d "$out/codes-rq" ] || bin/ccfrec codes build --input "$out/prepared50" \
+            --output "$out/codes-rq" --method rq --no-progress
+        epochs=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' \
+            "out/runs/$dataset-ccfrec-seed0/history.json")
+        for ablation in no-mcm no-msa no-text; do
+            # shellcheck disable=SC2086
+            train "$dataset" "ccfrec-$ablation" 0 --model ccfrec --ablation "$ablation" \
+                --codes "$out/codes" --epochs "$epochs" --patience 1000 $ccfrec
+        done
+        # shellcheck disable=SC2086
+        train "$dataset" ccfrec-rq 0 --model ccfrec --codes "$out/codes-rq" --epochs "$epochs" \
+            --patience 1000 $ccfrec
+    fi
 done
-bin/env-run python bench/results.py --runs out/runs --plots docs/results
+bin/env-run python bench/headline.py
