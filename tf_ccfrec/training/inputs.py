@@ -1,4 +1,5 @@
-"""tf.data input pipelines from the prepared TFRecords (`ccfrec data prepare`)."""
+"""tf.data input pipelines: what training reads (`TrainingData`), from the prepared TFRecords
+(`ccfrec data prepare`, `PreparedData`) or any other source of the same batches."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Protocol, Sequence,
 import numpy as np
 import tensorflow as tf
 
-from tf_ccfrec import storage
+from tf_ccfrec import ranking, storage
 from tf_ccfrec.data import tfrecords
-from tf_ccfrec import ranking
 
 FEATURES = {
     "user_id": tf.io.FixedLenFeature([], tf.string),
