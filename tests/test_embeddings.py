@@ -61,3 +61,47 @@ def test_encoder_fingerprint_follows_content(tmp_path):
     before = embeddings.encoder_fingerprint(str(tmp_path))
     (tmp_path / "config.json").write_text('{"x": 1}')
     assert embeddings.encoder_fingerprint(str(tmp_path)) != before
+
+
+@pytest.mark.slow
+def test_beam_workers_embed_what_one_process_embeds(tmp_path, text_encoder):
+    """RunInference on 2 DirectRunner worker processes writes the missing texts into the cache,
+    equal to in-process embeddings; a second run finds them all there."""
+    from tf_ccfrec.text import beam_embeddings
+
+    items = {f"i{n}": {"title": f"{color} {thing} number {n}", "brand": brand}
+             for n, (color, thing, brand) in enumerate(
+                 [(c, t, b) for c in ("red", "blue", "green") for t in ("pen", "stapler")
+                  for b in ("Pilot", "Bic", "")])}
+    ids = sorted(items)
+    pipeline = beam_embeddings.make_pipeline(beam_embeddings.direct_pipeline_args(2))
+    through_beam = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
+                                          cache_dir=str(tmp_path), beam_pipeline=pipeline,
+                                          worker_threads=1)
+    in_process = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
+                                        cache_dir="")
+    assert through_beam["embedded"] == through_beam["distinct_texts"] == 18 + 3
+    np.testing.assert_allclose(through_beam["vectors"], in_process["vectors"], atol=1e-5)
+    shards = list((tmp_path / text_encoder.fingerprint).glob("*.npz"))
+    assert shards and sum(len(np.load(s)["keys"]) for s in shards) == 21
+    again = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
+                                   cache_dir=str(tmp_path), beam_pipeline=beam_embeddings
+                                   .make_pipeline(beam_embeddings.direct_pipeline_args(2)))
+    assert (again["embedded"], again["cached"]) == (0, 21)
+    np.testing.assert_array_equal(again["vectors"], through_beam["vectors"])
+    # Without a cache, the workers' temporary one is removed afterwards.
+    uncached = embeddings.embed_views(ids[:2], items, ["title"], text_encoder, cache_dir="",
+                                      beam_pipeline=beam_embeddings.make_pipeline(
+                                          beam_embeddings.direct_pipeline_args(1)))
+    np.testing.assert_allclose(uncached["vectors"], in_process["vectors"][:2, :1], atol=1e-5)
+
+
+def test_precisions_are_cached_apart():
+    float32 = embeddings.TextEncoder(encoder.minilm_checkpoint_dir())
+    bfloat16 = embeddings.TextEncoder(encoder.minilm_checkpoint_dir(), precision="bfloat16")
+    assert bfloat16.fingerprint == float32.fingerprint + "-bfloat16"
+    a, b = float32.embed(TEXTS), bfloat16.embed(TEXTS)
+    assert b.dtype == np.float32
+    assert np.min(np.sum(a * b, axis=1)) > 0.99
+    with pytest.raises(ValueError, match="precision"):
+        encoder.load_text_embedder(precision="float16")

@@ -104,7 +104,8 @@ def cmd_codes_build(args: argparse.Namespace) -> int:
                          seed=args.seed)
     manifest = build.build_codes(args.input, args.output, config, encoder_dir=args.encoder,
                                  cache_dir=args.embedding_cache, overwrite=args.overwrite,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress,
+                                 precision=args.encoder_precision, workers=args.workers)
     usage = manifest["usage"]
     embedding = manifest["embedding"]
     print(f"items {manifest['items']:,}, views {', '.join(manifest['views'])}, "
@@ -340,6 +341,13 @@ def build_parser(extensions: Sequence[Callable] = ()) -> argparse.ArgumentParser
     codes_build.add_argument("--embedding-cache",
                              help="embedding cache directory (default "
                                   "~/.cache/tf-ccfrec/embeddings; '' disables it)")
+    codes_build.add_argument("--encoder-precision", choices=("float32", "bfloat16", "int8"),
+                             default="float32",
+                             help="the sentence encoder's precision (docs/scale.md: bfloat16 "
+                                  "is faster where the CPU has bfloat16 instructions)")
+    codes_build.add_argument("--workers", type=int, default=0,
+                             help="embed with Beam RunInference on this many local worker "
+                                  "processes (default 0: in this process)")
     codes_build.add_argument("--no-progress", action="store_true", help="no progress bar")
     codes_build.add_argument("--overwrite", action="store_true",
                              help="replace an existing output directory")

@@ -44,25 +44,30 @@ def codes_from_embeddings(item_ids, embeddings: np.ndarray, views, config: Codes
 def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: CodesConfig,
                      encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                      progress: bool = False,
-                     manifest: Optional[Dict[str, Any]] = None) -> artifact_lib.CodeArtifact:
+                     manifest: Optional[Dict[str, Any]] = None, precision: str = "float32",
+                     beam_pipeline=None,
+                     worker_threads: Optional[int] = None) -> artifact_lib.CodeArtifact:
     """Item texts {item id: {view: text}} -> a code artifact: embeddings, PCA, quantization.
 
     Args:
       item_ids: the item order of the artifact.
       encoder_dir: the sentence encoder checkpoint (default all-MiniLM-L6-v2).
-      cache_dir: embedding cache root (see `embeddings.embed_views`).
+      cache_dir, beam_pipeline, worker_threads: see `embeddings.embed_views`.
+      precision: the encoder's (`encoder.load_text_embedder`).
     """
     from tf_ccfrec.text import embeddings, encoder as encoder_lib
 
     started = time.time()
-    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir())
-    embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress)
+    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir(),
+                                     precision=precision)
+    embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress,
+                                      beam_pipeline, worker_threads)
     embed_seconds = time.time() - started
     started = time.time()
     artifact = codes_from_embeddings(item_ids, embedded["vectors"], views, config, manifest={
         **(manifest or {}),
         "encoder": {"checkpoint": encoder.checkpoint_dir, "fingerprint": encoder.fingerprint,
-                    "dim": encoder.dim},
+                    "dim": encoder.dim, "precision": precision},
         "embedding": {k: v for k, v in embedded.items() if k != "vectors"},
     })
     artifact.manifest["seconds"] = {"embedding": round(embed_seconds, 1),
@@ -72,15 +77,30 @@ def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: 
 
 def build_codes(prepared_dir: str, output_dir: str, config: CodesConfig,
                 encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                overwrite: bool = False, progress: bool = False) -> Dict[str, Any]:
-    """Builds the code artifact of a prepared dataset's catalog; returns its manifest."""
+                overwrite: bool = False, progress: bool = False, precision: str = "float32",
+                workers: int = 0) -> Dict[str, Any]:
+    """Builds the code artifact of a prepared dataset's catalog; returns its manifest.
+
+    `workers` > 0 embeds the texts the cache lacks with Beam RunInference on that many local
+    worker processes (`tf_ccfrec.text.beam_embeddings`), each with its share of the cores;
+    0 embeds them in this process."""
     from tf_ccfrec.data import prepare, tfrecords
 
     statistics = prepare.load_statistics(prepared_dir)
     views = statistics["views"]
     item_ids, items = tfrecords.read_catalog(prepared_dir, views)
+    pipeline, threads = None, None
+    if workers:
+        import os
+
+        from tf_ccfrec.text import beam_embeddings
+
+        pipeline = beam_embeddings.make_pipeline(beam_embeddings.direct_pipeline_args(workers))
+        threads = max(1, (os.cpu_count() or 1) // workers)
     artifact = codes_from_texts(item_ids, items, views, config, encoder_dir, cache_dir, progress,
                                 manifest={"dataset": statistics.get("dataset"),
-                                          "prepared": storage.absolute(prepared_dir)})
+                                          "prepared": storage.absolute(prepared_dir)},
+                                precision=precision, beam_pipeline=pipeline,
+                                worker_threads=threads)
     artifact_lib.save(output_dir, artifact, overwrite=overwrite)
     return dict(artifact.manifest, config=vars(config), views=views)

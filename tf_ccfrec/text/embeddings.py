@@ -57,12 +57,19 @@ class EmbeddingCache:
                     self.vectors.update(zip(shard["keys"].tolist(), shard["vectors"]))
 
     def add(self, keys: List[str], vectors: np.ndarray) -> None:
-        if not keys:
-            return
-        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16] + ".npz"
-        storage.save_npz(storage.join(self.directory, name), keys=np.array(keys),
-                         vectors=vectors.astype(np.float32))
+        write_shard(self.directory, keys, vectors)
         self.vectors.update(zip(keys, vectors))
+
+
+def write_shard(directory: str, keys: List[str], vectors: np.ndarray) -> None:
+    """Writes one cache shard, `keys` (text keys) with their `vectors` float [len(keys), dim],
+    under `directory` (`<cache root>/<encoder fingerprint>`), named by a hash of the keys and
+    written whole: writers need no lock, and the same texts give the same file."""
+    if not keys:
+        return
+    name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16] + ".npz"
+    storage.save_npz(storage.join(directory, name), keys=np.array(keys),
+                     vectors=np.asarray(vectors, np.float32))
 
 
 def default_cache_dir() -> str:
@@ -76,13 +83,16 @@ class TextEncoder:
 
     checkpoint_dir: str
     batch_tokens: int = 8192  # padded tokens per batch (batch size x longest text)
+    precision: str = "float32"  # `encoder.load_text_embedder`'s
 
     def __post_init__(self):
         import tensorflow as tf
 
-        self.model = encoder_lib.load_text_embedder(self.checkpoint_dir)
+        self.model = encoder_lib.load_text_embedder(self.checkpoint_dir, self.precision)
         self.tokenizer = self.model.preprocessor.tokenizer
-        self.fingerprint = encoder_fingerprint(self.checkpoint_dir)
+        # Vectors of another precision are other vectors: cached apart.
+        self.fingerprint = encoder_fingerprint(self.checkpoint_dir) + (
+            "" if self.precision == "float32" else f"-{self.precision}")
         self.dim = int(self.model.backbone.hidden_dim)
         model = self.model
 
@@ -125,10 +135,40 @@ class TextEncoder:
             for row, i in enumerate(batch):
                 token_ids[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = True
-            out[batch] = np.asarray(self._embed(token_ids, mask))
+            out[batch] = np.asarray(self._embed(token_ids, mask), np.float32)
             bar.update(len(batch))
         bar.close()
         return out
+
+
+def _embed_with_beam(texts: Dict[str, str], encoder: TextEncoder, cache: Optional[EmbeddingCache],
+                     pipeline, worker_threads: Optional[int]) -> Dict[str, np.ndarray]:
+    """{key: vector} of `texts` embedded by the Beam pipeline's workers, through `cache` (or a
+    temporary local cache, removed afterwards)."""
+    import shutil
+
+    from tf_ccfrec.text import beam_embeddings
+
+    root = None if cache is not None else beam_embeddings.local_cache_root()
+    directory = cache.directory if cache is not None else storage.join(root, encoder.fingerprint)
+    try:
+        handler = beam_embeddings.SentenceEncoderModelHandler(
+            encoder.checkpoint_dir, encoder.precision, encoder.batch_tokens,
+            threads=worker_threads)
+        beam_embeddings.embed_into_cache(texts, handler, directory, pipeline)
+        written = EmbeddingCache(os.path.dirname(directory.rstrip("/")),
+                                 os.path.basename(directory.rstrip("/"))).vectors
+        missing = [k for k in texts if k not in written]
+        if missing:
+            raise RuntimeError(f"the Beam pipeline left {len(missing)} of {len(texts)} texts "
+                               f"unembedded in {directory}")
+        result = {k: written[k] for k in texts}
+        if cache is not None:
+            cache.vectors.update(result)
+        return result
+    finally:
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -140,7 +180,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def embed_views(item_ids: Sequence[str], items: Dict[str, Dict[str, str]], views: Sequence[str],
                 encoder: TextEncoder, cache_dir: Optional[str] = None,
-                progress: bool = False) -> Dict[str, object]:
+                progress: bool = False, beam_pipeline=None,
+                worker_threads: Optional[int] = None) -> Dict[str, object]:
     """Embeds every view of every item.
 
     Args:
@@ -149,7 +190,11 @@ def embed_views(item_ids: Sequence[str], items: Dict[str, Dict[str, str]], views
       views: the views to embed.
       encoder: the sentence encoder.
       cache_dir: embedding cache root (default ~/.cache/tf-ccfrec/embeddings); "" disables it.
-      progress: show a progress bar on stderr.
+      progress: show a progress bar on stderr (in-process embedding only).
+      beam_pipeline: a `beam.Pipeline` (not yet run) to embed the texts the cache lacks with
+        RunInference on its workers (`beam_embeddings`); None: in this process. Without a
+        cache, the workers write to a local temporary one (local runners only).
+      worker_threads: TensorFlow intra-op threads of each Beam worker (None: every core).
 
     Returns:
       {"vectors": float32 [n_items, n_views, dim], "embedded": texts run through the encoder,
@@ -160,11 +205,15 @@ def embed_views(item_ids: Sequence[str], items: Dict[str, Dict[str, str]], views
                            encoder.fingerprint) if cache_dir != "" else None
     known = cache.vectors if cache is not None else {}
     missing = [k for k in texts if k not in known]
-    vectors = encoder.embed([texts[k] for k in missing], progress=progress)
     by_key = dict(known)
-    by_key.update(zip(missing, vectors))
-    if cache is not None:
-        cache.add(missing, vectors)
+    if beam_pipeline is not None and missing:
+        by_key.update(_embed_with_beam({k: texts[k] for k in missing}, encoder, cache,
+                                       beam_pipeline, worker_threads))
+    else:
+        vectors = encoder.embed([texts[k] for k in missing], progress=progress)
+        by_key.update(zip(missing, vectors))
+        if cache is not None:
+            cache.add(missing, vectors)
     result = np.empty((len(item_ids), len(views), encoder.dim), np.float32)
     for row, item in enumerate(item_ids):
         for column, view in enumerate(views):

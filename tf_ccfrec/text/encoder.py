@@ -44,19 +44,33 @@ def minilm_checkpoint_dir() -> str:
     return path
 
 
-def load_text_embedder(checkpoint_dir: Optional[str] = None):
+PRECISIONS = ("float32", "bfloat16", "int8")
+
+
+def load_text_embedder(checkpoint_dir: Optional[str] = None, precision: str = "float32"):
     """A keras-nlp `BertTextEmbedder` (mean pooling, L2-normalized) with its preprocessor.
 
     Args:
       checkpoint_dir: a local BERT-family checkpoint directory keras-nlp can load; default the
         MiniLM package's.
+      precision: "float32" (as trained); "bfloat16" (weights and activations; fast only where
+        the CPU has bfloat16 instructions); "int8" (Keras' post-training quantization of the
+        dense layers' weights, activations quantized on the fly). docs/scale.md measures each
+        against float32.
     """
     import keras_nlp
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     path = checkpoint_dir or minilm_checkpoint_dir()
     if not storage.isdir(path):
         raise EncoderNotFound(f"{path}: not a directory")
-    return keras_nlp.models.BertTextEmbedder.from_preset(path)
+    if precision == "bfloat16":
+        return keras_nlp.models.BertTextEmbedder.from_preset(path, dtype="bfloat16")
+    model = keras_nlp.models.BertTextEmbedder.from_preset(path)
+    if precision == "int8":
+        model.backbone.quantize("int8")
+    return model
 
 
 def encode(embedder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

@@ -1,0 +1,63 @@
+"""Sentence-encoder throughput and fidelity by precision: float32 (what `ccfrec codes build` runs),
+bfloat16 and int8 (Keras' post-training weight quantization), on a sample of Beauty's distinct
+view texts, in one process.
+
+Usage (inside the environment):
+    bin/env-run python bench/encoder_precision.py [--data ../shared/data/beauty] [--texts 2000]
+        [--precisions float32 bfloat16 int8]
+
+Prints one JSON line per precision: texts/s (after an untimed warm-up batch), and the cosine of
+each text's embedding with its float32 embedding (min, mean, 1st percentile). Results:
+docs/scale.md.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
+                                                       "beauty"))
+    parser.add_argument("--format", default="p5")
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16", "int8"])
+    args = parser.parse_args()
+    import tf_ccfrec.compat  # noqa: F401
+
+    from tf_ccfrec.data import readers
+    from tf_ccfrec.text import embeddings, encoder as encoder_lib
+
+    data = readers.read(args.format, args.data)
+    distinct = sorted({text for item in data.items.values() for text in item.values() if text})
+    rng = np.random.default_rng(0)
+    texts = [distinct[i] for i in rng.choice(len(distinct), min(args.texts, len(distinct)),
+                                             replace=False)]
+    reference = None
+    for precision in args.precisions:
+        encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir(), precision=precision)
+        encoder.embed(texts[:64])
+        started = time.perf_counter()
+        vectors = encoder.embed(texts)
+        seconds = time.perf_counter() - started
+        if reference is None:
+            reference = vectors
+        cosine = np.sum(vectors * reference, axis=1) / (
+            np.linalg.norm(vectors, axis=1) * np.linalg.norm(reference, axis=1))
+        print(json.dumps({"precision": precision, "texts": len(texts),
+                          "texts_per_second": round(len(texts) / seconds, 1),
+                          "cosine_min": round(float(cosine.min()), 5),
+                          "cosine_p1": round(float(np.percentile(cosine, 1)), 5),
+                          "cosine_mean": round(float(cosine.mean()), 5)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
