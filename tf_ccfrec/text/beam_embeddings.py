@@ -32,6 +32,21 @@ def direct_pipeline_args(workers: int) -> List[str]:
             else "--direct_running_mode=in_memory"]
 
 
+def worker_threads(options) -> Optional[int]:
+    """TensorFlow intra-op threads for each worker of a pipeline with these `PipelineOptions`:
+    the cores divided among DirectRunner's worker processes in multi-processing mode; None
+    (TensorFlow's default) for one process or another runner."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    direct = options.view_as(DirectOptions)
+    if runner not in (None, "DirectRunner", "direct") or \
+            direct.direct_running_mode != "multi_processing":
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (direct.direct_num_workers or cores))
+
+
 def _model_handler_base():
     from apache_beam.ml.inference.base import ModelHandler
 

@@ -9,12 +9,18 @@ With a `base_model` (day two: the latest blessed model), nothing is fitted: the 
 coded with the PCA and codebooks that model was trained with (`tf_ccfrec.codes.encode.recode`),
 so its weights read the new codes (warm start, catalog refresh); items whose texts it was
 trained on keep their codes exactly.
+
+The texts the embedding cache lacks are embedded with Beam RunInference on the pipeline's Beam
+runner (`tf_ccfrec.text.beam_embeddings`): DirectRunner's worker processes locally
+(`direct_num_workers`, `direct_running_mode=multi_processing`), Dataflow's workers with
+`--runner=DataflowRunner` (the cache then a `gs://` directory every worker writes).
 """
 
 
 import os
 from typing import Dict, List, Tuple
 
+import apache_beam as beam
 from tfx import v1 as tfx
 from tfx.types import artifact, artifact_utils, standard_artifacts
 
@@ -39,7 +45,7 @@ def read_catalog(examples_uri: str) -> Tuple[List[str], Dict[str, Dict[str, str]
     return tfrecords.read_catalog_files(files)
 
 
-@tfx.dsl.components.component
+@tfx.dsl.components.component(use_beam=True)
 def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         catalog: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
         codes: tfx.dsl.components.OutputArtifact[SemanticCodes],
@@ -52,6 +58,8 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         views: tfx.dsl.components.Parameter[str] = "",
         embedding_cache: tfx.dsl.components.Parameter[str] = "",
         code_fingerprint: tfx.dsl.components.Parameter[str] = "",
+        encoder_precision: tfx.dsl.components.Parameter[str] = "float32",
+        beam_pipeline: tfx.dsl.components.BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Builds the codes of every catalog item.
 
@@ -63,6 +71,8 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         already skips an unchanged catalog).
       code_fingerprint: `tfx_pipeline.fingerprint.code_fingerprint` of this component (TFX's
         cache key follows the code); otherwise unused.
+      encoder_precision: the sentence encoder's ("float32", "bfloat16", "int8"; docs/scale.md).
+      beam_pipeline: given by TFX, from the pipeline's Beam arguments.
     """
     from tf_ccfrec.codes import artifact as artifact_lib
     from tf_ccfrec.codes.build import codes_from_texts
@@ -93,8 +103,13 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
     else:
         config = CodesConfig(method=method, pca_dim=pca_dim, codes_per_view=codes_per_view,
                              codebook_size=codebook_size, seed=seed)
+        from tf_ccfrec.text import beam_embeddings
+
         built = codes_from_texts(item_ids, items, chosen, config, cache_dir=embedding_cache,
-                                 manifest={"catalog": catalog.uri})
+                                 manifest={"catalog": catalog.uri},
+                                 precision=encoder_precision, beam_pipeline=beam_pipeline,
+                                 worker_threads=beam_embeddings.worker_threads(
+                                     beam_pipeline.options))
     artifact_lib.save(codes.uri, built, overwrite=True)
     usage = built.manifest["usage"]
     codes.set_int_custom_property("items", len(item_ids))

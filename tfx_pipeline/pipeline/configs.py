@@ -91,7 +91,7 @@ class PipelineConfig:
         curated schema, read at run time), a schema file's path or URI (ImportSchemaGen), or
         None (the inferred one).
       codes: SemanticCodesGen parameters (method, pca_dim, codes_per_view, codebook_size,
-        seed, views).
+        seed, views, encoder_precision).
       embedding_cache: SemanticCodesGen's embedding cache directory ("" none).
       model, preset, model_config, train_config, top_k: the Trainer's custom_config
         (`tfx_pipeline.models.model`).
