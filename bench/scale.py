@@ -23,7 +23,8 @@ reader):
 The stages, each run in a process of its own (its peak RSS is that process's):
   generate  the synthetic dataset (not a tf-ccfrec stage; timed for completeness)
   prepare   `ccfrec data prepare` (tf_ccfrec.data.prepare.prepare), history 20
-  codes     `ccfrec codes build` (tf_ccfrec.codes.build.build_codes). With --embeddings-sample K
+  codes     `ccfrec codes build` (tf_ccfrec.codes.build.build_codes; --encode-workers and
+            --encoder-precision are its --workers and --encoder-precision). With --embeddings-sample K
             only K distinct texts go through the real encoder (timed: texts/s); every other text
             gets a seeded projection of those K (two of them mixed by a hash of the text, plus
             hashed noise: equal texts, equal vectors), placed in the embedding cache that
@@ -204,7 +205,8 @@ def codes(args) -> dict:
         keys = sorted(texts)
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(keys), min(args.embeddings_sample, len(keys)), replace=False)
-        encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir())
+        encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir(),
+                                         precision=args.encoder_precision)
         encoder.embed([texts[keys[i]] for i in chosen[:64]])   # tracing, untimed
         started = time.perf_counter()
         sample = encoder.embed([texts[keys[i]] for i in chosen])
@@ -222,7 +224,8 @@ def codes(args) -> dict:
                        "embeddings": f"{len(chosen)} texts through the encoder, "
                                      f"{len(rest)} projected from them"})
     started = time.perf_counter()
-    manifest = build_codes(prepared, output, CodesConfig(), cache_dir=cache, overwrite=True)
+    manifest = build_codes(prepared, output, CodesConfig(), cache_dir=cache, overwrite=True,
+                           precision=args.encoder_precision, workers=args.encode_workers)
     result.update({"build_codes_seconds": round(time.perf_counter() - started, 1),
                    "usage": manifest.get("usage"), "build_seconds": manifest.get("seconds")})
     return result
@@ -454,6 +457,10 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embeddings-sample", type=int, default=0, metavar="K",
                         help="encode K distinct texts, project the rest from them (0: encode all)")
+    parser.add_argument("--encoder-precision", choices=("float32", "bfloat16", "int8"),
+                        default="float32")
+    parser.add_argument("--encode-workers", type=int, default=0,
+                        help="`codes build --workers`: Beam worker processes (0: in-process)")
     parser.add_argument("--warmup-steps", type=int, default=3, help="untimed training steps")
     parser.add_argument("--train-steps", type=int, default=20, help="timed training steps")
     parser.add_argument("--eval-users", type=int, default=10_000)

@@ -10,6 +10,8 @@ everywhere.
 
 from __future__ import annotations
 
+import os
+
 from typing import Iterable, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -141,15 +143,38 @@ def count_interactions(rows: Iterable[Tuple[str, object, int, object]],
     return counts
 
 
-def training_interactions(prepared_dir: str, item_ids: Sequence[str]) -> np.ndarray:
-    """`count_interactions` of a prepared dataset, indexed like `item_ids` (index i + 1)."""
+def training_interactions(prepared_dir: str, item_ids: Sequence[str],
+                          batch_size: int = 16384) -> np.ndarray:
+    """`count_interactions` of a prepared dataset, indexed like `item_ids` (index i + 1): the
+    examples parsed and looked up a batch at a time in TensorFlow (no Python object per example,
+    so it keeps up with ten million interactions).
+
+    Raises:
+      ValueError: an example names an item that is not in `item_ids`.
+    """
     from tf_ccfrec.data import tfrecords
 
-    rows = ((split, e.target, e.position, e.history[0])
-            for split in ("train", "valid", "test")
-            for e in tfrecords.read_examples(prepared_dir, split))
-    return count_interactions(rows, {item: i + 1 for i, item in enumerate(item_ids)},
-                              len(item_ids))
+    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(item_ids)), tf.range(1, len(item_ids) + 1, dtype=tf.int64)), -1)
+    features = {"target": tf.io.FixedLenFeature([], tf.string),
+                "position": tf.io.FixedLenFeature([], tf.int64),
+                "history": tf.io.RaggedFeature(tf.string)}
+    counts = np.zeros(len(item_ids) + 1, np.int64)
+    for split in ("train", "valid", "test"):
+        path = os.path.join(prepared_dir, tfrecords.EXAMPLES_DIR, split, tfrecords.SHARD)
+        records = tf.data.TFRecordDataset(path, compression_type="GZIP").batch(batch_size)
+        for batch in records.map(lambda r: tf.io.parse_example(r, features)):
+            history = batch["history"]
+            first = tf.gather(history.values, history.row_starts())   # histories are never empty
+            keys = [first[batch["position"] == 1]] + ([batch["target"]] if split == "train"
+                                                       else [])
+            for key in keys:
+                index = table.lookup(key).numpy()
+                if (index < 0).any():
+                    unknown = key.numpy()[index < 0][0].decode()
+                    raise ValueError(f"{path}: item {unknown!r} is not in the item order")
+                counts += np.bincount(index, minlength=len(counts))
+    return counts
 
 
 def head_items(counts: np.ndarray, share: float = HEAD_SHARE) -> np.ndarray:

@@ -1,0 +1,84 @@
+"""Text-encoding throughput of `ccfrec codes build`'s embedding step, in one run on one machine:
+in this process (what `--workers 0` does) against Beam RunInference on 1 and 2 DirectRunner
+worker processes, in float32 and bfloat16.
+
+Usage (inside the environment):
+    bin/env-run python bench/encode_throughput.py [--data ../shared/data/beauty] [--texts 3000]
+        [--configs process-float32 beam1-float32 beam2-float32 process-bfloat16 beam2-bfloat16]
+
+The texts are a seeded sample of the dataset's distinct view texts. Each configuration embeds all
+of them into an empty cache (`embeddings.embed_views`, as `codes build` calls it) and is timed
+from the call to the vectors in hand, the workers' start and model loading included. Each line:
+texts/s, and the cosine with the float32 in-process vectors (min, mean). Results: docs/scale.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+CONFIGS = ("process-float32", "beam1-float32", "beam2-float32", "process-bfloat16",
+           "beam2-bfloat16")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
+                                                       "beauty"))
+    parser.add_argument("--format", default="p5")
+    parser.add_argument("--texts", type=int, default=3000)
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    args = parser.parse_args()
+    import tf_ccfrec.compat  # noqa: F401
+
+    from tf_ccfrec.data import readers
+    from tf_ccfrec.text import beam_embeddings, embeddings, encoder as encoder_lib
+
+    data = readers.read(args.format, args.data)
+    distinct = sorted({text for item in data.items.values() for text in item.values() if text})
+    rng = np.random.default_rng(0)
+    texts = [distinct[i] for i in rng.choice(len(distinct), min(args.texts, len(distinct)),
+                                             replace=False)]
+    items = {str(i): {"text": text} for i, text in enumerate(texts)}
+    ids = list(items)
+    reference = None
+    for config in args.configs:
+        mode, precision = config.split("-")
+        cache = tempfile.mkdtemp(prefix="ccfrec-encode-")
+        try:
+            started = time.perf_counter()
+            encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir(),
+                                             precision=precision)
+            pipeline, threads = None, None
+            if mode.startswith("beam"):
+                workers = int(mode[len("beam"):])
+                pipeline = beam_embeddings.make_pipeline(
+                    beam_embeddings.direct_pipeline_args(workers))
+                threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+            vectors = embeddings.embed_views(ids, items, ["text"], encoder, cache_dir=cache,
+                                             beam_pipeline=pipeline,
+                                             worker_threads=threads)["vectors"][:, 0]
+            seconds = time.perf_counter() - started
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        if reference is None and config == "process-float32":
+            reference = vectors
+        line = {"config": config, "texts": len(texts), "seconds": round(seconds, 1),
+                "texts_per_second": round(len(texts) / seconds, 1), "cpus": os.cpu_count()}
+        if reference is not None:
+            cosine = np.sum(vectors * reference, axis=1)
+            line.update({"cosine_min": round(float(cosine.min()), 5),
+                         "cosine_mean": round(float(cosine.mean()), 5)})
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
