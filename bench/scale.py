@@ -284,7 +284,7 @@ def train(args) -> dict:
             "final_loss": round(float(history.history["loss"][-1]), 4)}
 
 
-def _test_batches(args, item_ids, max_history: int, users: int, batch_size: int = 100):
+def _test_batches(args, item_ids, max_history: int, users: int, batch_size: int = 1024):
     from tf_ccfrec.training import inputs
 
     data = inputs.PreparedData(os.path.join(args.work, "prepared"), item_ids, max_history)

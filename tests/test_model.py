@@ -359,6 +359,34 @@ def test_evaluate_equals_ranking_the_model_scores():
     assert metrics["examples"] == 20
 
 
+def test_evaluation_bounds_the_scores_it_holds(monkeypatch):
+    """Batches re-cut to 3 users (a budget of 3 catalogs' scores) give the same ranks and
+    sampled ranks as whole batches."""
+    model = _model()
+    rng = np.random.default_rng(4)
+    history = rng.integers(0, NUM_ITEMS + 1, (20, 5)).astype(np.int32)
+    target = rng.integers(1, NUM_ITEMS + 1, 20).astype(np.int32)
+    data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(8)
+    whole = evaluation.evaluate(model, data, sampled_negatives=10, with_ranks=True)
+    seen = []
+    ranking_function = evaluation.ranking_function
+
+    def spying(*args, **kwargs):
+        scores_of = ranking_function(*args, **kwargs)
+
+        def spy(history, targets):
+            seen.append(int(tf.shape(history)[0]))
+            return scores_of(history, targets)
+        return spy
+
+    monkeypatch.setattr(evaluation, "SCORES_BUDGET", 3 * NUM_ITEMS + 1)
+    monkeypatch.setattr(evaluation, "ranking_function", spying)
+    cut = evaluation.evaluate(model, data, sampled_negatives=10, with_ranks=True)
+    assert seen == [3] * 6 + [2]
+    np.testing.assert_array_equal(cut.pop("ranks"), whole.pop("ranks"))
+    assert cut == whole
+
+
 def _reference_rank(row, target, history=(), negatives=None):
     """NumPy: 0-based rank of `target` (ties against it), history items other than the target
     removed, among `negatives` only when given."""

@@ -113,11 +113,17 @@ class SequentialRetrievalModel(tfrs.Model):
         """What inner products of `unit` vectors are divided by: tau, or 1 (dot)."""
         return self.config.temperature if self.config.similarity == "cosine" else 1.0
 
-    def scores(self, users, item_table):
+    def scored_items(self, item_table):
+        """The catalog as scoring multiplies it: `unit` of item_table [num_items + 1, dim]'s
+        rows 1.., float [num_items, dim]."""
+        return self.unit(item_table[1:])
+
+    def scores(self, users, item_table, scored_items=None):
         """cos(user, item) / tau (or user . item, `config.similarity`) for every catalog item:
-        float [batch, num_items]."""
-        return tf.matmul(self.unit(users), self.unit(item_table[1:]),
-                         transpose_b=True) / self.scale()
+        float [batch, num_items]. `scored_items`: `self.scored_items(item_table)`, when the
+        caller scores many batches against the same table."""
+        items = self.scored_items(item_table) if scored_items is None else scored_items
+        return tf.matmul(self.unit(users), items, transpose_b=True) / self.scale()
 
     def call(self, features, training=None):
         """Scores of every catalog item for each history: float [batch, num_items]."""

@@ -51,14 +51,19 @@ def _summary(full: np.ndarray, sampled: Optional[np.ndarray], ks) -> Dict[str, f
     return result
 
 
+SCORES_BUDGET = 1 << 26   # scores held at once in full-ranking evaluation (256 MiB of float32)
+
+
 def ranking_function(model, exclude_history: bool = False):
     """A tf.function (history [b, max_history], targets [b]) -> (scores float [b, num_items],
-    column i the item of index i + 1; 0-based target ranks [b]) against the whole catalog, fused once here (inference mode)."""
+    column i the item of index i + 1; 0-based target ranks [b]) against the whole catalog,
+    fused once here (inference mode), its scored form (`model.unit`) computed once too."""
     table = model.item_vectors(training=False)
+    items = model.scored_items(table)
 
     @tf.function
     def scores_of(history, targets):
-        scores = model.scores(model.user_vectors(history, table, training=False), table)
+        scores = model.scores(model.user_vectors(history, table, training=False), table, items)
         if exclude_history:
             scores = remove_history(scores, history, targets)
         return scores, rank_of_target(scores, targets)
@@ -93,7 +98,14 @@ def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
                      ) -> Dict[str, object]:
     """`evaluate` of any scorer: `scores_of(history, targets)` -> (scores float [b, num_items],
     0-based target ranks [b]) (`ranking_function`'s contract). `with_ranks`: the result's
-    "ranks" holds every example's 0-based full-ranking rank, int [examples], in data order."""
+    "ranks" holds every example's 0-based full-ranking rank, int [examples], in data order.
+
+    Batches are re-cut so that no more than `SCORES_BUDGET` scores exist at once (64 users a
+    batch at a million items), which changes no result: each example's ranks and sampled
+    negatives are its own."""
+    rows = max(1, SCORES_BUDGET // max(num_items, 1))
+    if rows < 1024:
+        dataset = dataset.unbatch().batch(rows)
     full, sampled, targets = [], [], []
     for batch in dataset:
         scores, ranks = scores_of(batch["history"], batch["target"])
