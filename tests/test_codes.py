@@ -35,6 +35,27 @@ def test_pca_whitens_each_view():
         whiten_views(x[:10], 64, seed=0)
 
 
+@pytest.mark.parametrize("chunk", [64, 65536])
+def test_pca_equals_scikit_learn(monkeypatch, chunk):
+    """The blockwise covariance PCA fits what scikit-learn's PCA fits, signs included, whether
+    the items come in one block or ten."""
+    from sklearn.decomposition import PCA
+
+    from tf_ccfrec.codes import pca as pca_lib
+
+    monkeypatch.setattr(pca_lib, "CHUNK", chunk)
+    x = _embeddings()
+    ours = whiten_views(x, 16, seed=0)
+    for v in range(3):
+        reference = PCA(n_components=16, whiten=True, svd_solver="full")
+        vectors = reference.fit_transform(x[:, v].astype(np.float64))
+        np.testing.assert_allclose(ours["components"][v], reference.components_, atol=1e-5)
+        np.testing.assert_allclose(ours["scale"][v], np.sqrt(reference.explained_variance_),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(ours["mean"][v], reference.mean_, atol=1e-6)
+        np.testing.assert_allclose(ours["vectors"][:, v], vectors, atol=1e-4)
+
+
 @pytest.mark.parametrize("method,codebook_shape", [("pq", (12, 32, 4)), ("rq", (3, 4, 32, 16))])
 def test_codes_shapes_ranges_and_determinism(method, codebook_shape):
     config = CodesConfig(method=method, pca_dim=16, codes_per_view=4, codebook_size=32, seed=3)
