@@ -212,12 +212,13 @@ def codes(args) -> dict:
         sample = encoder.embed([texts[keys[i]] for i in chosen])
         encode_seconds = time.perf_counter() - started
         rest = sorted(set(keys) - {keys[i] for i in chosen})
-        store = embeddings.EmbeddingCache(cache, encoder.fingerprint)
-        store.add([keys[i] for i in chosen], sample)
-        for start in range(0, len(rest), 500_000):
-            part = rest[start:start + 500_000]
-            store.add(part, projected_embeddings(sample, part, encoder.dim))
-        del store, items, texts
+        directory = os.path.join(cache, encoder.fingerprint)
+        embeddings.write_shard(directory, [keys[i] for i in chosen], sample)
+        for start in range(0, len(rest), 100_000):
+            part = rest[start:start + 100_000]
+            embeddings.write_shard(directory, part, projected_embeddings(sample, part,
+                                                                         encoder.dim))
+        del items, texts
         result.update({"distinct_texts": len(keys), "encoded_texts": len(chosen),
                        "projected_texts": len(rest), "encode_seconds": round(encode_seconds, 2),
                        "texts_per_second": round(len(chosen) / encode_seconds, 1),

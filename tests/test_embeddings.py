@@ -47,6 +47,15 @@ def test_embed_views_uses_the_cache(tmp_path, text_encoder):
     np.testing.assert_allclose(second["vectors"][0, 1], text_encoder.embed(["Bic"])[0], atol=1e-6)
     uncached = embeddings.embed_views(["a"], items, ["title"], text_encoder, cache_dir="")
     assert uncached["embedded"] == 1
+    # Indexed: each distinct text once, indexing as the full array.
+    indexed = embeddings.embed_views(["b", "a", "c"], items, ["title", "brand"], text_encoder,
+                                     cache_dir=str(tmp_path), indexed=True)["vectors"]
+    full = embeddings.embed_views(["b", "a", "c"], items, ["title", "brand"], text_encoder,
+                                  cache_dir=str(tmp_path))["vectors"]
+    assert indexed.shape == full.shape == (3, 2, 384) and len(indexed.table) == 4
+    np.testing.assert_array_equal(np.asarray(indexed), full)
+    np.testing.assert_array_equal(indexed[1:3, 1], full[1:3, 1])
+    np.testing.assert_array_equal(indexed[2], full[2])
 
 
 def test_cache_is_per_encoder(tmp_path):

@@ -26,7 +26,8 @@ def quantize(view_vectors: np.ndarray, config: CodesConfig) -> Dict[str, np.ndar
 
 def codes_from_embeddings(item_ids, embeddings: np.ndarray, views, config: CodesConfig,
                           manifest: Optional[Dict[str, Any]] = None) -> artifact_lib.CodeArtifact:
-    """Sentence embeddings [n_items, n_views, d] -> a code artifact (PCA, then quantization)."""
+    """Sentence embeddings [n_items, n_views, d] (an array, or `embeddings.IndexedViews`) -> a
+    code artifact (PCA, then quantization)."""
     pca = whiten_views(embeddings, config.pca_dim, config.seed)
     quantized = quantize(pca["vectors"], config)
     usage = code_usage(quantized["codes"], config.codebook_size)
@@ -61,7 +62,7 @@ def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: 
     encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir(),
                                      precision=precision)
     embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress,
-                                      beam_pipeline, worker_threads)
+                                      beam_pipeline, worker_threads, indexed=True)
     embed_seconds = time.time() - started
     started = time.time()
     artifact = codes_from_embeddings(item_ids, embedded["vectors"], views, config, manifest={
