@@ -42,8 +42,11 @@ class CCFRecModel(SequentialRetrievalModel):
         tokens = codes_to_tokens(codes, codebook_size).numpy()
         # Row 0 is the padding item: padding tokens and zero views.
         self.code_tokens = tf.constant(np.concatenate([np.zeros((1, num_codes), np.int32), tokens]))
-        self.view_vectors = tf.constant(np.concatenate(
-            [np.zeros((1,) + view_vectors.shape[1:], np.float32), view_vectors]).astype(np.float32))
+        # One float32 staging copy (not concatenate + astype: two), freed once it is a constant.
+        padded = np.zeros((num_items + 1,) + tuple(view_vectors.shape[1:]), np.float32)
+        padded[1:] = view_vectors
+        self.view_vectors = tf.constant(padded)
+        del padded
         self.code_embedding = CodeTokenEmbedding(num_codes, codebook_size, config.dim,
                                                  name="code_embedding")
         self.fusion = CodeGuidedFusion(config.fusion_layers, config.dim, config.num_heads,
