@@ -203,6 +203,11 @@ def test_chunked_catalog_fusion_equals_fusing_at_once():
     whole.set_weights(chunked.get_weights())
     np.testing.assert_allclose(chunked.item_vectors().numpy(), whole.item_vectors().numpy(),
                                atol=1e-5)
+    # The catalog's chunks gathered one at a time: what splitting the gathered catalog gives.
+    items = tf.range(1, NUM_ITEMS + 1)
+    split = chunked.fuse_in_chunks(tf.gather(chunked.code_tokens, items),
+                                   tf.gather(chunked.view_vectors, items))[0]
+    np.testing.assert_array_equal(chunked.vectors_of(items).numpy(), split.numpy())
     with tf.GradientTape() as tape:
         loss = chunked.compute_loss(_batch(), training=True)
     assert all(g is not None for g in tape.gradient(loss, chunked.trainable_variables))

@@ -109,6 +109,17 @@ class CCFRecModel(SequentialRetrievalModel):
         return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts))
 
     def vectors_of(self, items, training=None):
+        chunk, count = self.config.fusion_chunk, items.shape[0]
+        if chunk and count is not None and count > chunk:
+            # A known number of items (the whole catalog): each chunk's codes and views gathered
+            # as it is fused, as `fuse_in_chunks` splits them; gathered at once, a million
+            # items' views alone would take 2 GB.
+            projections = self.fusion.project_tokens(self.code_embedding.embeddings)
+            return tf.concat([self.fuse(tf.gather(self.code_tokens, part),
+                                        tf.gather(self.view_vectors, part), training=training,
+                                        token_projections=projections)[0]
+                              for part in tf.split(items, [min(chunk, count - start) for start
+                                                           in range(0, count, chunk)])], axis=0)
         tokens, views = tf.gather(self.code_tokens, items), tf.gather(self.view_vectors, items)
         return self.fuse_in_chunks(tokens, views, training=training)[0]
 
