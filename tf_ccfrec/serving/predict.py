@@ -225,7 +225,7 @@ def _scann_outputs(version, signature_name, history):
     known item run the exact signature (its popularity fallback). The history left out is
     the one the encoder read (`embed_query`'s `history_items`: catalog ids as the export
     normalizes them), as on the exact path."""
-    searcher, item_ids = version.scann
+    searcher, ids = version.scann
     embedded = version.signatures["embed_query"](history=history)
     query, known = embedded["query"].numpy(), embedded["known_items"].numpy()
     read = embedded["history_items"].numpy()
@@ -233,7 +233,6 @@ def _scann_outputs(version, signature_name, history):
     extra = read.shape[1] if signature_name == "serving_excluding_history" else 0
     neighbors, distances = searcher.search_batched(
         query, final_num_neighbors=min(k + extra, version.items))
-    ids = np.array([i.encode() for i in item_ids], object)
     temperature = version.info["temperature"]
     result_ids = np.full((len(query), k), b"", object)
     result_scores = np.full((len(query), k), -np.inf, np.float32)

@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
+
 from tf_ccfrec import storage
 from tf_ccfrec.serving.model_config import ModelConfig
 
@@ -38,7 +40,8 @@ class LoadedVersion:
       path: its directory.
       signatures: {name: concrete function}.
       signature_defs: {name: tensorflow.SignatureDef} as saved (for model metadata).
-      scann: (searcher, item ids) when the export has a ScaNN index, else None.
+      scann: (searcher, item ids as a numpy object array of UTF-8 bytes, built once at load)
+        when the export has a ScaNN index, else None.
       items: catalog size.
       info: `assets.extra/ccfrec.json`.
       module: the restored objects the signatures use (kept alive with them).
@@ -87,7 +90,9 @@ def load_version(model: str, path: str, version: int, warmup: bool = True) -> Lo
                           if not name.startswith("__")}
         scann = None
         if info.get("scann"):
-            scann = scann_index.load(storage.join(path, scann_index.DIRECTORY))
+            searcher, item_ids = scann_index.load(storage.join(path, scann_index.DIRECTORY))
+            # Answers carry ids as bytes: encoded once here, not per request (a million ids).
+            scann = (searcher, np.array([i.encode() for i in item_ids], object))
         result = LoadedVersion(model, version, path, dict(loaded.signatures), signature_defs,
                                scann, int(info["items"]), info, loaded, gradients)
         if warmup:
