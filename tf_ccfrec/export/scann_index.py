@@ -54,8 +54,9 @@ def _local_directory() -> tempfile.TemporaryDirectory:
 
 def build_searcher(vectors: np.ndarray, k: int = 10):
     """A dot-product ScaNN searcher over unit vectors float [n, dim]: brute force below 20,000
-    items, else a partitioning tree (about sqrt(n) leaves, 10% searched), asymmetric hashing and
-    exact re-ordering of the best 200."""
+    items, else a partitioning tree (about sqrt(n) leaves, 15% searched), asymmetric hashing and
+    exact re-ordering of the best 300 (recall@10 0.96 against exact search on a model's own
+    vectors at a million items; docs/scale.md)."""
     import scann
 
     n = len(vectors)
@@ -63,10 +64,10 @@ def build_searcher(vectors: np.ndarray, k: int = 10):
     if n < 20_000:
         return builder.score_brute_force().build()
     leaves = int(math.sqrt(n))
-    return (builder.tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves // 10),
+    return (builder.tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves * 15 // 100),
                          training_sample_size=min(n, 250_000))
             .score_ah(2, anisotropic_quantization_threshold=0.2)
-            .reorder(200).build())
+            .reorder(300).build())
 
 
 def write(directory: str, vectors: np.ndarray, item_ids: List[str]) -> None:
