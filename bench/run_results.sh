@@ -11,7 +11,7 @@
 # Every row trains on histories of 50 (`ccfrec data prepare --max-history 50`; CCFRec reads the
 # last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
-# NDCG@10 (`--patience 10`, at most 150 minutes a run); SASRec after its preset's 50. Runs already
+# NDCG@10 (`--patience 10`, at most 300 minutes a run); SASRec after its preset's 50. Runs already
 # finished (metrics.json present) are skipped; an interrupted run resumes from its checkpoint.
 # Each finished run's config.json, history.json and metrics.json are copied to
 # docs/results/runs/<dataset>-<model>-seed<k>/; `bench/headline.py` then prints the tables.
@@ -60,7 +60,7 @@ for dataset in $datasets; do
         train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes"
         # shellcheck disable=SC2086
         train "$dataset" ccfrec "$seed" --model ccfrec --codes "$out/codes" --epochs 200 \
-            --patience 10 --time-budget-minutes 150 $ccfrec
+            --patience 10 --time-budget-minutes 300 $ccfrec
     done
     if [ -n "$ablations" ]; then
         [ -d "$out/codes-rq" ] || bin/ccfrec codes build --input "$out/prepared50" \
