@@ -206,6 +206,9 @@ ALLOWED = {
     ("tf_ccfrec/export/scann_index.py", "tempfile.TemporaryDirectory"),
     # A non-chief worker's scratch run directory, deleted when training ends.
     ("tf_ccfrec/distribute.py", "tempfile.TemporaryDirectory"),
+    # Beam workers' embedding cache when the caller keeps none (local runners only), removed
+    # by storage.rmtree afterwards.
+    ("tf_ccfrec/text/beam_embeddings.py", "tempfile.mkdtemp"),
     # The installed package's own source files (the code fingerprint).
     ("tfx_pipeline/fingerprint.py", "open"), ("tfx_pipeline/fingerprint.py", "os.path.isfile"),
     # LocalDagRunner's ML Metadata is a local SQLite file.

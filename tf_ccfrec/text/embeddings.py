@@ -145,8 +145,6 @@ def _embed_with_beam(texts: Dict[str, str], encoder: TextEncoder, cache: Optiona
                      pipeline, worker_threads: Optional[int]) -> Dict[str, np.ndarray]:
     """{key: vector} of `texts` embedded by the Beam pipeline's workers, through `cache` (or a
     temporary local cache, removed afterwards)."""
-    import shutil
-
     from tf_ccfrec.text import beam_embeddings
 
     root = None if cache is not None else beam_embeddings.local_cache_root()
@@ -168,7 +166,7 @@ def _embed_with_beam(texts: Dict[str, str], encoder: TextEncoder, cache: Optiona
         return result
     finally:
         if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
+            storage.rmtree(root)
 
 
 def _progress(total: int, desc: str, enabled: bool):
