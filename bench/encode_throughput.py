@@ -29,6 +29,19 @@ CONFIGS = ("process-float32", "beam1-float32", "beam2-float32", "process-bfloat1
            "beam2-bfloat16")
 
 
+def sample_texts(data_dir: str, format_name: str, count: int):
+    """A seeded sample of `count` distinct non-empty view texts of a dataset."""
+    import tf_ccfrec.compat  # noqa: F401
+
+    from tf_ccfrec.data import readers
+
+    data = readers.read(format_name, data_dir)
+    distinct = sorted({text for item in data.items.values() for text in item.values() if text})
+    rng = np.random.default_rng(0)
+    return [distinct[i] for i in rng.choice(len(distinct), min(count, len(distinct)),
+                                            replace=False)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
@@ -37,16 +50,9 @@ def main():
     parser.add_argument("--texts", type=int, default=3000)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     args = parser.parse_args()
-    import tf_ccfrec.compat  # noqa: F401
-
-    from tf_ccfrec.data import readers
+    texts = sample_texts(args.data, args.format, args.texts)
     from tf_ccfrec.text import beam_embeddings, embeddings, encoder as encoder_lib
 
-    data = readers.read(args.format, args.data)
-    distinct = sorted({text for item in data.items.values() for text in item.values() if text})
-    rng = np.random.default_rng(0)
-    texts = [distinct[i] for i in rng.choice(len(distinct), min(args.texts, len(distinct)),
-                                             replace=False)]
     items = {str(i): {"text": text} for i, text in enumerate(texts)}
     ids = list(items)
     reference = None

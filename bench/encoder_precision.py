@@ -21,6 +21,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
@@ -31,16 +32,11 @@ def main():
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16", "int8"])
     args = parser.parse_args()
-    import tf_ccfrec.compat  # noqa: F401
+    from encode_throughput import sample_texts
 
-    from tf_ccfrec.data import readers
+    texts = sample_texts(args.data, args.format, args.texts)
     from tf_ccfrec.text import embeddings, encoder as encoder_lib
 
-    data = readers.read(args.format, args.data)
-    distinct = sorted({text for item in data.items.values() for text in item.values() if text})
-    rng = np.random.default_rng(0)
-    texts = [distinct[i] for i in rng.choice(len(distinct), min(args.texts, len(distinct)),
-                                             replace=False)]
     reference = None
     for precision in args.precisions:
         encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir(), precision=precision)
