@@ -259,9 +259,17 @@ def train(args) -> dict:
         weight_decay=train_config.weight_decay))
 
     class Clock(tf.keras.callbacks.Callback):
+        """The timed steps' start, and each step's seconds (batch end to batch end)."""
+
+        steps: list = []
+
         def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
             if batch + 1 == args.warmup_steps:
-                self.started = time.perf_counter()
+                self.started = now
+            elif batch + 1 > args.warmup_steps:
+                self.steps.append(now - self.last)
+            self.last = now
 
     clock = Clock()
     history = model.fit(batches, epochs=1, steps_per_epoch=args.warmup_steps + args.train_steps,
@@ -281,6 +289,7 @@ def train(args) -> dict:
     return {"preset": "beauty", "loss": model_config.loss,
             "num_negatives": model_config.num_negatives, "batch_size": train_config.batch_size,
             "timed_steps": args.train_steps, "train_seconds": round(seconds, 2),
+            "step_seconds": [round(step, 3) for step in clock.steps],
             "examples_per_second": round(examples / seconds, 1),
             "final_loss": round(float(history.history["loss"][-1]), 4)}
 
