@@ -218,3 +218,28 @@ def test_new_item_texts_are_coded_with_the_artifacts_encoder(tmp_path):
     built.manifest["encoder"]["fingerprint"] = "another"
     with pytest.raises(ValueError, match="not the one the codes were built with"):
         encode.encode_texts(built, ["fresh"], new, cache_dir="")
+
+
+def test_new_item_texts_are_coded_at_the_artifacts_encoder_precision(tmp_path):
+    """Codes built with the bfloat16 encoder code new texts with it too (its fingerprint is the
+    artifact's), and through Beam workers as in this process."""
+    from tf_ccfrec.codes import encode
+    from tf_ccfrec.text import beam_embeddings
+
+    items = {f"i{k}": {"title": f"shade {k % 7} lipstick {k}", "brand": f"brand {k % 16}"}
+             for k in range(48)}
+    ids = sorted(items)
+    config = CodesConfig(pca_dim=8, codes_per_view=2, codebook_size=8, seed=0)
+    built = build.codes_from_texts(ids, items, ["title", "brand"], config, cache_dir="",
+                                   precision="bfloat16")
+    assert built.manifest["encoder"]["fingerprint"].endswith("-bfloat16")
+    new = {"copy": dict(items["i3"]), "fresh": {"title": "violet hand lotion", "brand": "x"}}
+    coded = encode.encode_texts(built, ["copy", "fresh"], new, items, cache_dir="")
+    np.testing.assert_array_equal(coded["codes"][0], built.codes[ids.index("i3")])
+    recoded = encode.recode(built, ["copy", "fresh"], new, items,
+                            cache_dir=str(tmp_path / "cache"),
+                            beam_pipeline=beam_embeddings.make_pipeline(
+                                beam_embeddings.direct_pipeline_args(1)))
+    assert recoded.manifest["encoded_with_existing_codebooks"]["embedded"] == 4
+    np.testing.assert_array_equal(recoded.codes[0], coded["codes"][0])
+    np.testing.assert_allclose(recoded.view_vectors, coded["view_vectors"], atol=0.05)

@@ -69,10 +69,11 @@ def encode_embeddings(artifact: CodeArtifact, embeddings: np.ndarray) -> Dict[st
 
 def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, str]],
                  catalog_texts: Optional[Dict[str, Dict[str, str]]] = None, encoder_dir=None,
-                 cache_dir=None, progress: bool = False) -> Dict[str, object]:
+                 cache_dir=None, progress: bool = False, beam_pipeline=None,
+                 worker_threads: Optional[int] = None) -> Dict[str, object]:
     """Item texts {item id: {view: text}} -> {"view_vectors", "codes"} (in `item_ids` order)
-    and the embedding counts, through the artifact's sentence encoder (through the embedding
-    cache), frozen PCA and codebooks.
+    and the embedding counts, through the artifact's sentence encoder at the artifact's
+    precision (through the embedding cache), frozen PCA and codebooks.
 
     Args:
       catalog_texts: the texts the artifact was built from ({item id: {view: text}} of its
@@ -80,6 +81,8 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
         an item with an existing item's texts gets exactly that item's codes (projecting the
         same embedding again can differ in the last bits, which can move a code where a view
         has few distinct texts).
+      beam_pipeline, worker_threads: as for `embeddings.embed_views` (the texts the cache lacks
+        embedded by the pipeline's workers; None: in this process).
 
     Raises:
       ValueError: the encoder is not the artifact's, or an item lacks one of its views.
@@ -91,14 +94,17 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
         if missing:
             raise ValueError(f"item {item!r}: no text for the views {missing} (the codes "
                              f"have views {artifact.views})")
-    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir())
-    expected = artifact.manifest.get("encoder", {}).get("fingerprint")
+    built_with = artifact.manifest.get("encoder", {})
+    encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir(),
+                                     precision=built_with.get("precision", "float32"))
+    expected = built_with.get("fingerprint")
     if expected and expected != encoder.fingerprint:
         raise ValueError(f"the sentence encoder at {encoder.checkpoint_dir} is not the one the "
                          f"codes were built with (fingerprint {encoder.fingerprint}, the "
                          f"artifact's {expected})")
     embedded = embeddings.embed_views(list(item_ids), items, artifact.views, encoder, cache_dir,
-                                      progress)
+                                      progress, beam_pipeline=beam_pipeline,
+                                      worker_threads=worker_threads)
     # The sentence embeddings are the largest array here: freed once projected.
     view_vectors = project_views(artifact, embedded.pop("vectors"))
     if catalog_texts:
@@ -118,14 +124,17 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
 
 def recode(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, str]],
            catalog_texts: Optional[Dict[str, Dict[str, str]]] = None, encoder_dir=None,
-           cache_dir=None, manifest: Optional[Dict[str, object]] = None) -> CodeArtifact:
+           cache_dir=None, manifest: Optional[Dict[str, object]] = None, beam_pipeline=None,
+           worker_threads: Optional[int] = None) -> CodeArtifact:
     """The artifact of another catalog (`item_ids` with their `items` texts) under this
     artifact's frozen PCA and codebooks: the codes component's "encode with the existing
     codebooks" mode, so that a model trained on `artifact`'s codes reads the new ones.
-    `catalog_texts`, `encoder_dir`, `cache_dir`: as for `encode_texts`."""
+    `catalog_texts`, `encoder_dir`, `cache_dir`, `beam_pipeline`, `worker_threads`: as for
+    `encode_texts`."""
     from tf_ccfrec.codes.usage import code_usage
 
-    coded = encode_texts(artifact, item_ids, items, catalog_texts, encoder_dir, cache_dir)
+    coded = encode_texts(artifact, item_ids, items, catalog_texts, encoder_dir, cache_dir,
+                         beam_pipeline=beam_pipeline, worker_threads=worker_threads)
     arrays = dict(artifact.arrays, item_ids=np.array(list(item_ids)), codes=coded["codes"],
                   view_vectors=coded["view_vectors"])
     info = {**artifact.manifest, **(manifest or {}), "items": len(item_ids),

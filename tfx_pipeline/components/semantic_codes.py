@@ -71,7 +71,8 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
         already skips an unchanged catalog).
       code_fingerprint: `tfx_pipeline.fingerprint.code_fingerprint` of this component (TFX's
         cache key follows the code); otherwise unused.
-      encoder_precision: the sentence encoder's ("float32", "bfloat16", "int8"; docs/scale.md).
+      encoder_precision: the sentence encoder's ("float32", "bfloat16", "int8"; docs/scale.md)
+        for fresh codebooks; with `base_model`, the base's codes' own precision is used.
       beam_pipeline: given by TFX, from the pipeline's Beam arguments.
     """
     from tf_ccfrec.codes import artifact as artifact_lib
@@ -84,6 +85,9 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
     unknown = sorted(set(chosen) - set(found))
     if unknown:
         raise ValueError(f"views {unknown} are not in the catalog (it has {found})")
+    from tf_ccfrec.text import beam_embeddings
+
+    threads = beam_embeddings.worker_threads(beam_pipeline.options)
     if base_model is not None:
         from tf_ccfrec.codes import encode
         from tf_ccfrec.export import catalog as catalog_lib
@@ -97,19 +101,17 @@ def SemanticCodesGen(  # noqa: N802  (TFX component names are classes)
                              f"catalog lacks {missing}")
         built = encode.recode(base, item_ids, items, catalog_lib.trained_texts(served, base),
                               cache_dir=embedding_cache or None,
-                              manifest={"catalog": catalog.uri, "codebooks_of": served})
+                              manifest={"catalog": catalog.uri, "codebooks_of": served},
+                              beam_pipeline=beam_pipeline, worker_threads=threads)
         chosen = list(base.views)
         codes.set_string_custom_property("codebooks_of", base_model.uri)
     else:
         config = CodesConfig(method=method, pca_dim=pca_dim, codes_per_view=codes_per_view,
                              codebook_size=codebook_size, seed=seed)
-        from tf_ccfrec.text import beam_embeddings
-
         built = codes_from_texts(item_ids, items, chosen, config, cache_dir=embedding_cache,
                                  manifest={"catalog": catalog.uri},
                                  precision=encoder_precision, beam_pipeline=beam_pipeline,
-                                 worker_threads=beam_embeddings.worker_threads(
-                                     beam_pipeline.options))
+                                 worker_threads=threads)
     artifact_lib.save(codes.uri, built, overwrite=True)
     usage = built.manifest["usage"]
     codes.set_int_custom_property("items", len(item_ids))
