@@ -82,6 +82,8 @@ def test_beam_workers_embed_what_one_process_embeds(tmp_path, text_encoder):
              for n, (color, thing, brand) in enumerate(
                  [(c, t, b) for c in ("red", "blue", "green") for t in ("pen", "stapler")
                   for b in ("Pilot", "Bic", "")])}
+    # The texts reach the workers through a file of JSON lines: line breaks survive it.
+    items["odd"] = {"title": 'two\nlines, "quoted"\u2028and\r\nmore', "brand": "Bic"}
     ids = sorted(items)
     pipeline = beam_embeddings.make_pipeline(beam_embeddings.direct_pipeline_args(2))
     through_beam = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
@@ -89,14 +91,16 @@ def test_beam_workers_embed_what_one_process_embeds(tmp_path, text_encoder):
                                           worker_threads=1)
     in_process = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
                                         cache_dir="")
-    assert through_beam["embedded"] == through_beam["distinct_texts"] == 18 + 3
+    assert through_beam["embedded"] == through_beam["distinct_texts"] == 19 + 3
     np.testing.assert_allclose(through_beam["vectors"], in_process["vectors"], atol=1e-5)
     shards = list((tmp_path / text_encoder.fingerprint).glob("*.npz"))
-    assert shards and sum(len(np.load(s)["keys"]) for s in shards) == 21
+    assert shards and sum(len(np.load(s)["keys"]) for s in shards) == 22
+    # Only shards are left: the file of pending texts is gone.
+    assert {p.suffix for p in (tmp_path / text_encoder.fingerprint).iterdir()} == {".npz"}
     again = embeddings.embed_views(ids, items, ["title", "brand"], text_encoder,
                                    cache_dir=str(tmp_path), beam_pipeline=beam_embeddings
                                    .make_pipeline(beam_embeddings.direct_pipeline_args(2)))
-    assert (again["embedded"], again["cached"]) == (0, 21)
+    assert (again["embedded"], again["cached"]) == (0, 22)
     np.testing.assert_array_equal(again["vectors"], through_beam["vectors"])
     # Without a cache, the workers' temporary one is removed afterwards.
     uncached = embeddings.embed_views(ids[:2], items, ["title"], text_encoder, cache_dir="",

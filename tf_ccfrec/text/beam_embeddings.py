@@ -18,6 +18,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from tf_ccfrec import storage
 from tf_ccfrec.text import embeddings
 
 SHARD_ITEMS = 4096  # vectors per cache shard a worker writes
@@ -139,15 +140,31 @@ def embed_into_cache(texts: Dict[str, str], handler: SentenceEncoderModelHandler
                      directory: str, pipeline) -> None:
     """Embeds `texts` ({text key: text}) with RunInference on `pipeline` (a `beam.Pipeline`,
     not yet run) and writes the vectors as cache shards under `directory` (the cache root joined
-    with the encoder's fingerprint). Returns when the pipeline has finished."""
+    with the encoder's fingerprint). Returns when the pipeline has finished.
+
+    The texts reach the workers through a file, not the pipeline's graph: a million items'
+    texts are about 100 MB, far over what a Dataflow job's graph may hold (`beam.Create`
+    would embed them in it). The file, `.pending-<uuid>.jsonl` in `directory` (one JSON
+    [key, text] a line; the cache reads only `.npz` shards), is removed afterwards, whether the
+    pipeline succeeded or not."""
+    import json
+    import uuid
+
     import apache_beam as beam
     from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
-    with pipeline as p:
-        _ = (p
-             | "Texts" >> beam.Create(sorted(texts.items()))
-             | "Embed" >> RunInference(KeyedModelHandler(handler))
-             | "WriteShards" >> beam.ParDo(_write_shards_fn()(directory)))
+    pending = storage.join(directory, f".pending-{uuid.uuid4().hex}.jsonl")
+    storage.write_text(pending, "".join(json.dumps(item) + "\n"
+                                        for item in sorted(texts.items())))
+    try:
+        with pipeline as p:
+            _ = (p
+                 | "ReadTexts" >> beam.io.ReadFromText(pending)
+                 | "Parse" >> beam.Map(lambda line: tuple(json.loads(line)))
+                 | "Embed" >> RunInference(KeyedModelHandler(handler))
+                 | "WriteShards" >> beam.ParDo(_write_shards_fn()(directory)))
+    finally:
+        storage.rmtree(pending)
 
 
 def make_pipeline(beam_pipeline_args: Sequence[str]):
