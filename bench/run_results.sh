@@ -11,7 +11,8 @@
 # Every row trains on histories of 50 (`ccfrec data prepare --max-history 50`; CCFRec reads the
 # last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
-# NDCG@10 (`--patience 10`, at most 300 minutes a run); SASRec after its preset's 50. Runs already
+# NDCG@10 (`--patience 10`, at most 300 minutes a run); SASRec after its preset's patience (50 for
+# sasrec-ss, Office's and Yelp's; 10 for Beauty's sampled softmax). Runs already
 # finished (metrics.json present) are skipped; an interrupted run resumes from its checkpoint.
 # Each finished run's config.json, history.json and metrics.json are copied to
 # docs/results/runs/<dataset>-<model>-seed<k>/; `bench/headline.py` then prints the tables.
