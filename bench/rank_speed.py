@@ -51,13 +51,15 @@ def main():
     items = tf.constant(catalog)
     del catalog
 
-    @tf.function
-    def product(users, targets):
-        return tf.matmul(tf.math.l2_normalize(users, -1), items, transpose_b=True)[:, 0]
+    def unit_product(users):
+        return tf.matmul(tf.math.l2_normalize(users, -1), items, transpose_b=True)
 
     def scores(users):
-        return tf.matmul(tf.math.l2_normalize(users, -1), items,
-                         transpose_b=True) / args.temperature
+        return unit_product(users) / args.temperature
+
+    @tf.function
+    def product(users, targets):
+        return unit_product(users)[:, 0]
 
     @tf.function
     def library(users, targets):

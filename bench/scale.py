@@ -259,22 +259,21 @@ def train(args) -> dict:
         weight_decay=train_config.weight_decay))
 
     class Clock(tf.keras.callbacks.Callback):
-        """The timed steps' start, and each step's seconds (batch end to batch end)."""
+        """The time at which each batch ends."""
 
-        steps: list = []
+        def __init__(self):
+            super().__init__()
+            self.ends = [time.perf_counter()]
 
         def on_train_batch_end(self, batch, logs=None):
-            now = time.perf_counter()
-            if batch + 1 == args.warmup_steps:
-                self.started = now
-            elif batch + 1 > args.warmup_steps:
-                self.steps.append(now - self.last)
-            self.last = now
+            self.ends.append(time.perf_counter())
 
     clock = Clock()
     history = model.fit(batches, epochs=1, steps_per_epoch=args.warmup_steps + args.train_steps,
                         callbacks=[clock], verbose=0)
-    seconds = time.perf_counter() - clock.started
+    # The timed steps, batch end to batch end, after the warm-up steps.
+    steps = np.diff(clock.ends)[args.warmup_steps:]
+    seconds = float(steps.sum())
     run = _run_dir(args)
     shutil.rmtree(run, ignore_errors=True)
     save_best_weights(model, os.path.join(run, "checkpoints"))
@@ -289,7 +288,7 @@ def train(args) -> dict:
     return {"preset": "beauty", "loss": model_config.loss,
             "num_negatives": model_config.num_negatives, "batch_size": train_config.batch_size,
             "timed_steps": args.train_steps, "train_seconds": round(seconds, 2),
-            "step_seconds": [round(step, 3) for step in clock.steps],
+            "step_seconds": [round(float(step), 3) for step in steps],
             "examples_per_second": round(examples / seconds, 1),
             "final_loss": round(float(history.history["loss"][-1]), 4)}
 
