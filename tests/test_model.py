@@ -392,6 +392,37 @@ def test_evaluation_bounds_the_scores_it_holds(monkeypatch):
     assert cut == whole
 
 
+@pytest.mark.parametrize("similarity", ["cosine", "dot"])
+def test_evaluation_ranks_are_the_model_scores_ranks_with_ties(similarity):
+    """`evaluate`'s ranks, with and without sampled negatives (scores kept or not), equal
+    `rank_of_target` of the model's own scores of the same batches and NumPy's, here with every
+    item tied with a twin (same codes and text): ties count against the target."""
+    rng = np.random.default_rng(7)
+    half = NUM_ITEMS // 2
+    codes = rng.integers(0, K, (half, NUM_CODES))
+    views = rng.standard_normal((half, VIEWS, DIM)).astype(np.float32)
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, similarity=similarity)
+    model = CCFRecModel(config, np.concatenate([codes, codes]), np.concatenate([views, views]),
+                        codebook_size=K, seed=0)
+    history = rng.integers(0, NUM_ITEMS + 1, (40, 5)).astype(np.int32)
+    target = rng.integers(1, NUM_ITEMS + 1, 40).astype(np.int32)
+    data = tf.data.Dataset.from_tensor_slices({"history": history, "target": target}).batch(16)
+    fused = evaluation.evaluate(model, data, with_ranks=True)["ranks"]
+    kept = evaluation.evaluate(model, data, sampled_negatives=5, with_ranks=True)["ranks"]
+    library, numpy_ranks, ties = [], [], 0
+    for batch in data:   # the same batches: a product's rounding may depend on its shape
+        scores = model(batch)
+        library.append(ranking.rank_of_target(scores, batch["target"]).numpy())
+        numpy_ranks += [_reference_rank(row, t) for row, t in zip(scores.numpy(),
+                                                                 batch["target"].numpy())]
+        ties += int((scores.numpy()[:, :half] == scores.numpy()[:, half:]).sum())
+    library = np.concatenate(library)
+    np.testing.assert_array_equal(fused, library)
+    np.testing.assert_array_equal(kept, library)
+    np.testing.assert_array_equal(library, numpy_ranks)
+    assert ties > 0
+
+
 def _reference_rank(row, target, history=(), negatives=None):
     """NumPy: 0-based rank of `target` (ties against it), history items other than the target
     removed, among `negatives` only when given."""
