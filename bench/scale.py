@@ -34,6 +34,8 @@ The stages, each run in a process of its own (its peak RSS is that process's):
             negatives), through the real input pipeline, model and optimizer
   evaluate  full-ranking evaluation (tf_ccfrec.training.evaluation) of --eval-users test users:
             the catalog fused once ("fuse_seconds"), then every user scored against every item
+            ("ms_per_user": all of it; "steady_ms_per_user": the median batch of full size after
+            the first, whose tracing and XLA compiling "first_batch_seconds" includes)
   export    `ccfrec export` of the trained run (every item vector, the SavedModel, warm-up
             records and the ScaNN index)
   scann     the ScaNN index alone (tf_ccfrec.export.scann_index.build_searcher) over the exported
@@ -42,7 +44,8 @@ The stages, each run in a process of its own (its peak RSS is that process's):
             history each, keep-alive) with exact search and with ScaNN; p50 and p99 as the client
             sees them, and the server's peak RSS
 
-Each line: {"stage", "items", "users", "interactions", "seconds", "peak_rss_gib", ...}; the
+Each line: {"stage", "items", "users", "interactions", "seconds", "peak_rss_gib",
+"minor_page_faults", ...}; the
 training line adds "examples_per_second", the serving line "p50_ms" and "p99_ms" per search.
 Results and curves: docs/scale.md.
 """
@@ -310,13 +313,30 @@ def evaluate(args) -> dict:
     scores_of = evaluation.ranking_function(model)
     fuse_seconds = time.perf_counter() - started
     next(iter(dataset))
+    batches = []   # (users, seconds) of each call, the first one's tracing and compiling included
+
+    def timed(history, targets):
+        called = time.perf_counter()
+        scores, ranks = scores_of(history, targets)
+        ranks.numpy()
+        batches.append((int(history.shape[0]), time.perf_counter() - called))
+        return scores, ranks
+
     started = time.perf_counter()
-    metrics = evaluation.evaluate_ranking(scores_of, model.num_items, dataset)
+    metrics = evaluation.evaluate_ranking(timed, model.num_items, dataset)
     rank_seconds = time.perf_counter() - started
     users = metrics["examples"]
+    size = batches[0][0]
+    steady = [seconds for rows, seconds in batches[1:] if rows == size]
     return {"users_evaluated": users, "fuse_seconds": round(fuse_seconds, 1),
             "ranking_seconds": round(rank_seconds, 1),
             "ms_per_user": round(rank_seconds / max(users, 1) * 1000, 3),
+            "batch_users": size, "first_batch_seconds": round(batches[0][1], 2),
+            "calls_seconds": round(sum(seconds for _, seconds in batches), 1),
+            "batch_seconds_quartiles": [round(float(q), 3) for q in
+                                        np.percentile(steady or [0.0], [25, 50, 75])],
+            "steady_ms_per_user": (round(float(np.median(steady)) / size * 1000, 3)
+                                   if steady else None),
             "recall@10": round(metrics["recall@10"], 4)}
 
 
@@ -451,7 +471,9 @@ def run_stage(args) -> dict:
         with open(statistics) as f:
             line["interactions"] = json.load(f).get("interactions")
     line["seconds"] = round(time.perf_counter() - started, 1)
-    line["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    line["peak_rss_gib"] = round(usage.ru_maxrss / 2**20, 3)
+    line["minor_page_faults"] = usage.ru_minflt
     line.update(result)
     # The serving stage's memory is the server's.
     line["peak_rss_gib"] = max(line["peak_rss_gib"], result.get("server_peak_rss_gib", 0))
