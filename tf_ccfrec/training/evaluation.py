@@ -107,20 +107,28 @@ def evaluate_ranking(scores_of, num_items: int, dataset: tf.data.Dataset,
     "ranks" holds every example's 0-based full-ranking rank, int [examples], in data order.
 
     Batches are re-cut so that no more than `SCORES_BUDGET` scores exist at once (268 users a
-    batch at a million items), which changes no result: each example's ranks and sampled
-    negatives are its own."""
+    batch at a million items), and the last one is padded to their size, which changes no
+    result: each example's ranks and sampled negatives are its own."""
     rows = max(1, SCORES_BUDGET // max(num_items, 1))
-    if rows < 1024:
+    recut = rows < 1024
+    if recut:
         dataset = dataset.unbatch().batch(rows)
     full, sampled, targets = [], [], []
     for batch in dataset:
-        scores, ranks = scores_of(batch["history"], batch["target"])
-        full.append(ranks.numpy())
+        history, target = batch["history"], batch["target"]
+        size = int(target.shape[0])
+        if recut and size < rows:
+            # The last batch, its last example repeated up to the others' shape: no new trace
+            # and XLA compile for one batch. The repeats' results are dropped below.
+            index = tf.minimum(tf.range(rows), size - 1)
+            history, target = tf.gather(history, index), tf.gather(target, index)
+        scores, ranks = scores_of(history, target)
+        full.append(ranks.numpy()[:size])
         targets.append(batch["target"].numpy())
         if sampled_negatives:
-            negatives = draw_negatives(batch["history"], batch["target"], num_items,
-                                       sampled_negatives, seed, sampled_protocol)
-            sampled.append(rank_among_negatives(scores, batch["target"], negatives).numpy())
+            negatives = draw_negatives(history, target, num_items, sampled_negatives, seed,
+                                       sampled_protocol)
+            sampled.append(rank_among_negatives(scores, target, negatives).numpy()[:size])
         del scores   # before the next batch's are made: one batch's scores at a time
     join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, int)  # noqa: E731
     full, targets = join(full), join(targets)
