@@ -50,6 +50,27 @@ def test_files_json_and_arrays_round_trip(ram):
     assert storage.glob(storage.join(ram, "nothing-here", "*")) == []
 
 
+def test_a_local_npz_streams_whole_or_not_at_all(tmp_path):
+    """Locally `save_npz` streams into a temporary file renamed into place: it round-trips, and
+    an array that fails halfway (after the first member is written) leaves the previous file
+    as it was and no temporary file."""
+    path = str(tmp_path / "arrays.npz")
+    first = {"v": np.arange(12, dtype=np.float32).reshape(3, 4), "ids": np.array(["a", "b"])}
+    storage.save_npz(path, **first)
+    loaded = storage.load_npz(path)
+    np.testing.assert_array_equal(loaded["v"], first["v"])
+    assert loaded["ids"].tolist() == ["a", "b"]
+
+    class Failing:
+        def __array__(self, dtype=None, copy=None):
+            raise ValueError("no array here")
+
+    with pytest.raises(ValueError, match="no array here"):
+        storage.save_npz(path, v=np.zeros(5), broken=Failing())
+    assert os.listdir(tmp_path) == ["arrays.npz"]
+    np.testing.assert_array_equal(storage.load_npz(path)["v"], first["v"])
+
+
 def test_atomic_directory_on_a_store_without_rename(ram):
     target = storage.join(ram, "out")
     with storage.atomic_directory(target) as staging:
@@ -200,8 +221,11 @@ def test_export_and_scann_index_on_remote_storage_and_served_from_there(ram):
 # Builtin file IO that would turn a gs:// path into a local directory. Library and pipeline code
 # goes through tf_ccfrec.storage (tf.io.gfile) instead; these calls are local by nature.
 ALLOWED = {
-    # In-memory buffers: np.savez / np.load on io.BytesIO.
+    # np.load on a GFile; np.savez on io.BytesIO (object stores) or on the local temporary file
+    # a whole-file write renames into place, opened with `open`: zipfile reads back what it
+    # wrote, which GFile's write mode refuses.
     ("tf_ccfrec/storage.py", "np.savez"), ("tf_ccfrec/storage.py", "np.load"),
+    ("tf_ccfrec/storage.py", "open"),
     # ScaNN's C++ reads and writes POSIX files: a local scratch directory, copied by gfile.
     ("tf_ccfrec/export/scann_index.py", "tempfile.TemporaryDirectory"),
     # A non-chief worker's scratch run directory, deleted when training ends.

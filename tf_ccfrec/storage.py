@@ -22,7 +22,7 @@ import json
 import os
 import posixpath
 import uuid
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List
 
 import numpy as np
 
@@ -146,17 +146,27 @@ def write_bytes(path: str, data: bytes) -> None:
     stores one upload, which appears at close or not at all."""
     path = absolute(path)
     gfile = _gfile()
-    parent = dirname(path)
-    if parent:
-        gfile.makedirs(parent)
     if not is_local(path):
+        parent = dirname(path)
+        if parent:
+            gfile.makedirs(parent)
         with gfile.GFile(path, "wb") as f:
             f.write(data)
         return
+    _write_local(path, lambda f: f.write(data))
+
+
+def _write_local(path: str, write: Callable) -> None:
+    """`write(binary file)` into a temporary file beside local `path`, renamed into place once
+    it returns; on any error no file is left, neither `path` nor the temporary one."""
+    gfile = _gfile()
+    parent = dirname(path)
+    if parent:
+        gfile.makedirs(parent)
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        with gfile.GFile(tmp, "wb") as f:
-            f.write(data)
+        with open(tmp[len("file://"):] if tmp.startswith("file://") else tmp, "wb") as f:
+            write(f)
         gfile.rename(tmp, path, overwrite=True)
     finally:
         if gfile.exists(tmp):
@@ -173,6 +183,13 @@ def write_json(path: str, value) -> None:
 
 
 def save_npz(path: str, **arrays: np.ndarray) -> None:
+    """An .npz file written whole (`write_bytes`' guarantee). Locally the arrays stream into the
+    temporary file, with no copy of them in memory (a million items' view vectors are 2 GB); on
+    object stores the file is built in memory and uploaded once."""
+    path = absolute(path)
+    if is_local(path):
+        _write_local(path, lambda f: np.savez(f, **arrays))
+        return
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_bytes(path, buffer.getvalue())
