@@ -313,35 +313,31 @@ def evaluate(args) -> dict:
     scores_of = evaluation.ranking_function(model)
     fuse_seconds = time.perf_counter() - started
     next(iter(dataset))
-    batches = []   # (users, seconds) of each call, the first one's tracing and compiling included
-
-    returned = []  # when each call returned
+    calls = []   # (users, called, returned) of each call; the first traces and compiles
 
     def timed(history, targets):
         called = time.perf_counter()
         scores, ranks = scores_of(history, targets)
         ranks.numpy()
-        returned.append(time.perf_counter())
-        batches.append((int(history.shape[0]), returned[-1] - called, called))
+        calls.append((int(history.shape[0]), called, time.perf_counter()))
         return scores, ranks
 
     started = time.perf_counter()
     metrics = evaluation.evaluate_ranking(timed, model.num_items, dataset)
-    rank_seconds = time.perf_counter() - started
-    outside = [batches[0][2] - started, time.perf_counter() - returned[-1]] + [
-        batch[2] - end for batch, end in zip(batches[1:], returned)]
-    batches = [batch[:2] for batch in batches]
+    ended = time.perf_counter()
+    rank_seconds = ended - started
     users = metrics["examples"]
-    size = batches[0][0]
-    steady = [seconds for rows, seconds in batches[1:] if rows == size]
+    size = calls[0][0]
+    steady = [end - call for rows, call, end in calls[1:] if rows == size]
+    gaps = [call - previous[2] for previous, (_, call, _) in zip(calls, calls[1:])]
     return {"users_evaluated": users, "fuse_seconds": round(fuse_seconds, 1),
             "ranking_seconds": round(rank_seconds, 1),
             "ms_per_user": round(rank_seconds / max(users, 1) * 1000, 3),
-            "batch_users": size, "first_batch_seconds": round(batches[0][1], 2),
-            "calls_seconds": round(sum(seconds for _, seconds in batches), 1),
-            "before_first_call_seconds": round(outside[0], 2),
-            "largest_gaps_between_calls_seconds": sorted(round(g, 2) for g in outside[2:])[-3:],
-            "after_last_call_seconds": round(outside[1], 2),
+            "batch_users": size, "first_batch_seconds": round(calls[0][2] - calls[0][1], 2),
+            "calls_seconds": round(sum(end - call for _, call, end in calls), 1),
+            "before_first_call_seconds": round(calls[0][1] - started, 2),
+            "largest_gaps_between_calls_seconds": sorted(round(g, 2) for g in gaps)[-3:],
+            "after_last_call_seconds": round(ended - calls[-1][2], 2),
             "batch_seconds_quartiles": [round(float(q), 3) for q in
                                         np.percentile(steady or [0.0], [25, 50, 75])],
             "steady_ms_per_user": (round(float(np.median(steady)) / size * 1000, 3)
