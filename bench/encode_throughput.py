@@ -1,15 +1,19 @@
 """Text-encoding throughput of `ccfrec codes build`'s embedding step, in one run on one machine:
-in this process (what `--workers 0` does) against Beam RunInference on 1 and 2 DirectRunner
-worker processes, in float32 and bfloat16.
+the Keras model's own graph in this process (the reference: what `codes build` ran before the
+fused graph), the fused graph (`tf_ccfrec/text/bert_graph.py`) in this process (what
+`--workers 0` does) and on 1 and 2 Beam RunInference DirectRunner worker processes, in float32
+and bfloat16.
 
 Usage (inside the environment):
     bin/env-run python bench/encode_throughput.py [--data ../shared/data/beauty] [--texts 3000]
-        [--configs process-float32 beam1-float32 beam2-float32 process-bfloat16 beam2-bfloat16]
+        [--configs keras-float32 process-float32 ...] [--batch-tokens 4096]
 
 The texts are a seeded sample of the dataset's distinct view texts. Each configuration embeds all
 of them into an empty cache (`embeddings.embed_views`, as `codes build` calls it) and is timed
 from the call to the vectors in hand, the workers' start and model loading included. Each line:
-texts/s, and the cosine with the float32 in-process vectors (min, mean). Results: docs/scale.md.
+texts/s (and, in this process, the seconds to load the encoder and trace its graph, and the
+rate after them), its ratio to keras-float32's (when that ran first), and the cosine with the first
+float32 configuration's vectors (min, mean). Results: docs/scale.md.
 """
 
 import argparse
@@ -25,8 +29,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-CONFIGS = ("process-float32", "beam1-float32", "beam2-float32", "process-bfloat16",
-           "beam2-bfloat16")
+CONFIGS = ("keras-float32", "keras-bfloat16", "process-float32", "beam1-float32", "beam2-float32",
+           "process-bfloat16", "beam2-bfloat16")
 
 
 def sample_texts(data_dir: str, format_name: str, count: int):
@@ -49,21 +53,29 @@ def main():
     parser.add_argument("--format", default="p5")
     parser.add_argument("--texts", type=int, default=3000)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="padded tokens per encoder call (default: TextEncoder's)")
     args = parser.parse_args()
     texts = sample_texts(args.data, args.format, args.texts)
     from tf_ccfrec.text import beam_embeddings, embeddings, encoder as encoder_lib
 
     items = {str(i): {"text": text} for i, text in enumerate(texts)}
     ids = list(items)
-    reference = None
+    reference, baseline = None, None
     for config in args.configs:
         mode, precision = config.split("-")
         cache = tempfile.mkdtemp(prefix="ccfrec-encode-")
         try:
             started = time.perf_counter()
+            options = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}
             encoder = embeddings.TextEncoder(encoder_lib.minilm_checkpoint_dir(),
-                                             precision=precision)
-            pipeline, threads = None, None
+                                             precision=precision,
+                                             graph="keras" if mode == "keras" else "fused",
+                                             **options)
+            pipeline, threads, start = None, None, None
+            if mode in ("keras", "process"):
+                encoder.embed(["a first call traces the graph"])
+                start = time.perf_counter() - started
             if mode.startswith("beam"):
                 workers = int(mode[len("beam"):])
                 pipeline = beam_embeddings.make_pipeline(
@@ -75,10 +87,19 @@ def main():
             seconds = time.perf_counter() - started
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        if reference is None and config == "process-float32":
+        if reference is None and precision == "float32":
             reference = vectors
+        rate = len(texts) / seconds
+        if baseline is None and config == "keras-float32":
+            baseline = rate
         line = {"config": config, "texts": len(texts), "seconds": round(seconds, 1),
-                "texts_per_second": round(len(texts) / seconds, 1), "cpus": os.cpu_count()}
+                "texts_per_second": round(rate, 1), "batch_tokens": encoder.batch_tokens,
+                "cpus": os.cpu_count()}
+        if start is not None:  # the encoder loaded and its graph traced
+            line.update({"start_seconds": round(start, 1), "texts_per_second_after_start":
+                         round(len(texts) / (seconds - start), 1)})
+        if baseline is not None:
+            line["vs_keras_float32"] = round(rate / baseline, 2)
         if reference is not None:
             cosine = np.sum(vectors * reference, axis=1)
             line.update({"cosine_min": round(float(cosine.min()), 5),

@@ -232,7 +232,8 @@ def test_new_item_texts_are_coded_at_the_artifacts_encoder_precision(tmp_path):
     config = CodesConfig(pca_dim=8, codes_per_view=2, codebook_size=8, seed=0)
     built = build.codes_from_texts(ids, items, ["title", "brand"], config, cache_dir="",
                                    precision="bfloat16")
-    assert built.manifest["encoder"]["fingerprint"].endswith("-bfloat16")
+    assert built.manifest["encoder"]["fingerprint"].endswith("-bfloat16-fused")
+    assert built.manifest["encoder"]["graph"] == "fused"
     new = {"copy": dict(items["i3"]), "fresh": {"title": "violet hand lotion", "brand": "x"}}
     coded = encode.encode_texts(built, ["copy", "fresh"], new, items, cache_dir="")
     np.testing.assert_array_equal(coded["codes"][0], built.codes[ids.index("i3")])
@@ -243,3 +244,11 @@ def test_new_item_texts_are_coded_at_the_artifacts_encoder_precision(tmp_path):
     assert recoded.manifest["encoded_with_existing_codebooks"]["embedded"] == 4
     np.testing.assert_array_equal(recoded.codes[0], coded["codes"][0])
     np.testing.assert_allclose(recoded.view_vectors, coded["view_vectors"], atol=0.05)
+    # An artifact from before the fused graph records no graph: its texts were embedded by the
+    # Keras model's, and new ones are too (its fingerprint, and its vectors for the same text).
+    legacy = build.codes_from_texts(ids, items, ["title", "brand"], config, cache_dir="",
+                                    precision="bfloat16", encoder_graph="keras")
+    del legacy.manifest["encoder"]["graph"]
+    again = encode.encode_texts(legacy, ["copy"], new, cache_dir="")
+    np.testing.assert_allclose(again["view_vectors"][0], legacy.view_vectors[ids.index("i3")],
+                               atol=1e-3)

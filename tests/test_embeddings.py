@@ -109,12 +109,55 @@ def test_beam_workers_embed_what_one_process_embeds(tmp_path, text_encoder):
     np.testing.assert_allclose(uncached["vectors"], in_process["vectors"][:2, :1], atol=1e-5)
 
 
-def test_precisions_are_cached_apart():
-    float32 = embeddings.TextEncoder(encoder.minilm_checkpoint_dir())
-    bfloat16 = embeddings.TextEncoder(encoder.minilm_checkpoint_dir(), precision="bfloat16")
-    assert bfloat16.fingerprint == float32.fingerprint + "-bfloat16"
-    a, b = float32.embed(TEXTS), bfloat16.embed(TEXTS)
+def test_precisions_and_graphs_are_cached_apart(text_encoder):
+    """bfloat16 vectors are cached apart from float32 ones, and the fused graph's apart from the
+    Keras model's (float32 vectors of the two graphs are the same to rounding: one key)."""
+    path = encoder.minilm_checkpoint_dir()
+    bfloat16 = embeddings.TextEncoder(path, precision="bfloat16")
+    keras_bfloat16 = embeddings.TextEncoder(path, precision="bfloat16", graph="keras")
+    keras_float32 = embeddings.TextEncoder(path, graph="keras")
+    assert keras_float32.fingerprint == text_encoder.fingerprint
+    assert bfloat16.fingerprint == text_encoder.fingerprint + "-bfloat16-fused"
+    assert keras_bfloat16.fingerprint == text_encoder.fingerprint + "-bfloat16"
+    a, b = text_encoder.embed(TEXTS), bfloat16.embed(TEXTS)
     assert b.dtype == np.float32
-    assert np.min(np.sum(a * b, axis=1)) > 0.99
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    fused_cosine = np.sum(a * b, axis=1)
+    keras_cosine = np.sum(a * keras_bfloat16.embed(TEXTS), axis=1)
+    # The fused graph keeps float32 between its bfloat16 products: closer to float32.
+    assert np.min(fused_cosine) > 0.9995 and np.min(keras_cosine) > 0.99
+    assert np.mean(1 - fused_cosine) < np.mean(1 - keras_cosine)
     with pytest.raises(ValueError, match="precision"):
         encoder.load_text_embedder(precision="float16")
+    with pytest.raises(ValueError, match="graph must be one of"):
+        embeddings.TextEncoder(path, graph="xla")
+
+
+def test_the_fused_graph_is_the_keras_models_function(text_encoder, office_dir):
+    """Real item texts from a few tokens to the 256-token cap, in one padded batch and one by
+    one: the fused graph's float32 vectors are the Keras model's."""
+    from tf_ccfrec.data import readers
+
+    data = readers.read("lcrec", office_dir)
+    texts = sorted({t for item in list(data.items.values())[:40] for t in item.values()},
+                   key=len)
+    texts = texts[:: max(1, len(texts) // 24)] + [texts[-1]]
+    keras_graph = embeddings.TextEncoder(encoder.minilm_checkpoint_dir(), graph="keras",
+                                         batch_tokens=1 << 20)
+    fused = text_encoder.embed(texts)
+    one_by_one = np.concatenate([text_encoder.embed([t]) for t in texts])
+    reference = keras_graph.embed(texts)
+    assert max(len(ids) for ids in text_encoder.token_ids(texts)) == embeddings.MAX_TOKENS
+    np.testing.assert_allclose(fused, reference, atol=2e-5)
+    np.testing.assert_allclose(one_by_one, reference, atol=2e-5)
+
+
+def test_the_fused_graph_needs_mean_pooling(text_encoder):
+    from keras_hub.models import BertTextEmbedder
+
+    from tf_ccfrec.text import bert_graph
+
+    cls = BertTextEmbedder(backbone=text_encoder.model.backbone, preprocessor=None,
+                           pooling_mode="cls")
+    with pytest.raises(ValueError, match="pools by 'cls'"):
+        bert_graph.fused_embedder(cls)

@@ -46,8 +46,8 @@ def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: 
                      encoder_dir: Optional[str] = None, cache_dir: Optional[str] = None,
                      progress: bool = False,
                      manifest: Optional[Dict[str, Any]] = None, precision: str = "float32",
-                     beam_pipeline=None,
-                     worker_threads: Optional[int] = None) -> artifact_lib.CodeArtifact:
+                     beam_pipeline=None, worker_threads: Optional[int] = None,
+                     encoder_graph: str = "fused") -> artifact_lib.CodeArtifact:
     """Item texts {item id: {view: text}} -> a code artifact: embeddings, PCA, quantization.
 
     Args:
@@ -55,12 +55,13 @@ def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: 
       encoder_dir: the sentence encoder checkpoint (default all-MiniLM-L6-v2).
       cache_dir, beam_pipeline, worker_threads: see `embeddings.embed_views`.
       precision: the encoder's (`encoder.load_text_embedder`).
+      encoder_graph: `embeddings.TextEncoder`'s graph.
     """
     from tf_ccfrec.text import embeddings, encoder as encoder_lib
 
     started = time.time()
     encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir(),
-                                     precision=precision)
+                                     precision=precision, graph=encoder_graph)
     embedded = embeddings.embed_views(item_ids, items, views, encoder, cache_dir, progress,
                                       beam_pipeline, worker_threads, indexed=True)
     embed_seconds = time.time() - started
@@ -68,7 +69,7 @@ def codes_from_texts(item_ids, items: Dict[str, Dict[str, str]], views, config: 
     artifact = codes_from_embeddings(item_ids, embedded["vectors"], views, config, manifest={
         **(manifest or {}),
         "encoder": {"checkpoint": encoder.checkpoint_dir, "fingerprint": encoder.fingerprint,
-                    "dim": encoder.dim, "precision": precision},
+                    "dim": encoder.dim, "precision": precision, "graph": encoder.graph},
         "embedding": {k: v for k, v in embedded.items() if k != "vectors"},
     })
     artifact.manifest["seconds"] = {"embedding": round(embed_seconds, 1),

@@ -95,8 +95,10 @@ def encode_texts(artifact: CodeArtifact, item_ids, items: Dict[str, Dict[str, st
             raise ValueError(f"item {item!r}: no text for the views {missing} (the codes "
                              f"have views {artifact.views})")
     built_with = artifact.manifest.get("encoder", {})
+    # Artifacts from before the fused graph record no graph: theirs was the Keras model's.
     encoder = embeddings.TextEncoder(encoder_dir or encoder_lib.minilm_checkpoint_dir(),
-                                     precision=built_with.get("precision", "float32"))
+                                     precision=built_with.get("precision", "float32"),
+                                     graph=built_with.get("graph", "keras"))
     expected = built_with.get("fingerprint")
     if expected and expected != encoder.fingerprint:
         raise ValueError(f"the sentence encoder at {encoder.checkpoint_dir} is not the one the "

@@ -61,7 +61,7 @@ class SentenceEncoderModelHandler(_model_handler_base()):
     Args:
       checkpoint_dir: the encoder checkpoint directory (every worker must be able to read it).
       precision: `encoder.load_text_embedder`'s ("float32", "bfloat16", "int8").
-      batch_tokens: padded tokens per encoder call (`TextEncoder.batch_tokens`).
+      batch_tokens, graph: `TextEncoder`'s.
       min_batch_size, max_batch_size: texts per RunInference batch; a larger batch gives the
         length sort more texts to group.
       threads: TensorFlow's intra-op threads in each worker (None: TensorFlow's default, every
@@ -69,10 +69,11 @@ class SentenceEncoderModelHandler(_model_handler_base()):
     """
 
     def __init__(self, checkpoint_dir: str, precision: str = "float32",
-                 batch_tokens: int = 8192, min_batch_size: int = 256,
-                 max_batch_size: int = 1024, threads: Optional[int] = None):
+                 batch_tokens: int = 4096, min_batch_size: int = 256,
+                 max_batch_size: int = 1024, threads: Optional[int] = None,
+                 graph: str = "fused"):
         super().__init__()
-        self._checkpoint_dir, self._precision = checkpoint_dir, precision
+        self._checkpoint_dir, self._precision, self._graph = checkpoint_dir, precision, graph
         self._batch_tokens, self._threads = batch_tokens, threads
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
 
@@ -85,7 +86,8 @@ class SentenceEncoderModelHandler(_model_handler_base()):
                 tf.config.threading.set_inter_op_parallelism_threads(self._threads)
             except RuntimeError:  # TensorFlow already initialized in this process
                 pass
-        return embeddings.TextEncoder(self._checkpoint_dir, self._batch_tokens, self._precision)
+        return embeddings.TextEncoder(self._checkpoint_dir, self._batch_tokens, self._precision,
+                                      self._graph)
 
     def run_inference(self, batch: Sequence[str], model: embeddings.TextEncoder,
                       inference_args: Optional[dict] = None) -> Iterable:

@@ -77,23 +77,48 @@ def default_cache_dir() -> str:
     return os.path.join(base, "tf-ccfrec", "embeddings")
 
 
+GRAPHS = ("fused", "keras")
+
+
 @dataclasses.dataclass
 class TextEncoder:
-    """A loaded sentence encoder that embeds batches of strings with dynamic padding."""
+    """A loaded sentence encoder that embeds batches of strings with dynamic padding.
+
+    Args:
+      checkpoint_dir: the encoder checkpoint (`encoder.load_text_embedder`'s).
+      batch_tokens: padded tokens per encoder call (texts in a batch x its longest text).
+      precision: `encoder.load_text_embedder`'s.
+      graph: "fused" (`bert_graph.fused_embedder`: the same function in kernels oneDNN fuses,
+        float32 between the products; float32 and bfloat16) or "keras" (the Keras model's own
+        call: the reference the fused graph is tested against, and int8's graph).
+    """
 
     checkpoint_dir: str
-    batch_tokens: int = 8192  # padded tokens per batch (batch size x longest text)
-    precision: str = "float32"  # `encoder.load_text_embedder`'s
+    batch_tokens: int = 4096
+    precision: str = "float32"
+    graph: str = "fused"
 
     def __post_init__(self):
         import tensorflow as tf
 
-        self.model = encoder_lib.load_text_embedder(self.checkpoint_dir, self.precision)
+        if self.graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {GRAPHS}, got {self.graph!r}")
+        if self.precision == "int8":
+            self.graph = "keras"
+        self.model = encoder_lib.load_text_embedder(
+            self.checkpoint_dir, "float32" if self.graph == "fused" else self.precision)
         self.tokenizer = self.model.preprocessor.tokenizer
-        # Vectors of another precision are other vectors: cached apart.
+        # Vectors of another precision, or of bfloat16 products in another graph, are other
+        # vectors: cached apart. float32 vectors of either graph are the same to rounding.
         self.fingerprint = encoder_fingerprint(self.checkpoint_dir) + (
-            "" if self.precision == "float32" else f"-{self.precision}")
+            "" if self.precision == "float32" else f"-{self.precision}") + (
+            "-fused" if self.graph == "fused" and self.precision != "float32" else "")
         self.dim = int(self.model.backbone.hidden_dim)
+        if self.graph == "fused":
+            from tf_ccfrec.text import bert_graph
+
+            self._embed = bert_graph.fused_embedder(self.model, self.precision)
+            return
         model = self.model
 
         @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32),
@@ -152,7 +177,7 @@ def _embed_with_beam(texts: Dict[str, str], encoder: TextEncoder, cache: Optiona
     try:
         handler = beam_embeddings.SentenceEncoderModelHandler(
             encoder.checkpoint_dir, encoder.precision, encoder.batch_tokens,
-            threads=worker_threads)
+            threads=worker_threads, graph=encoder.graph)
         beam_embeddings.embed_into_cache(texts, handler, directory, pipeline)
         written = EmbeddingCache(os.path.dirname(directory.rstrip("/")),
                                  os.path.basename(directory.rstrip("/"))).vectors
