@@ -36,6 +36,14 @@ CONFIGS = ("keras-float32", "keras-bfloat16", "process-float32", "beam1-float32"
            "process-bfloat16", "beam2-bfloat16")
 
 
+def add_sample_arguments(parser: argparse.ArgumentParser, texts: int) -> None:
+    """--data, --format and --texts: the dataset and the size of `sample_texts`' sample."""
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
+                                                       "beauty"))
+    parser.add_argument("--format", default="p5")
+    parser.add_argument("--texts", type=int, default=texts)
+
+
 def sample_texts(data_dir: str, format_name: str, count: int):
     """A seeded sample of `count` distinct non-empty view texts of a dataset."""
     import tf_ccfrec.compat  # noqa: F401
@@ -87,10 +95,7 @@ def run(config: str, batch_tokens, texts):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
-                                                       "beauty"))
-    parser.add_argument("--format", default="p5")
-    parser.add_argument("--texts", type=int, default=3000)
+    add_sample_arguments(parser, texts=3000)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--batch-tokens", type=int, nargs="+", default=[None],
                         help="padded tokens per encoder call; each configuration runs with each "
@@ -117,8 +122,8 @@ def main():
             line["repeat"] = repeat
             if baseline is not None:
                 line["vs_keras_float32"] = round(line["texts_per_second"] / baseline, 2)
-            cosine = np.sum(vectors * reference, axis=1) if reference is not None else None
-            if cosine is not None:
+            if reference is not None:
+                cosine = np.sum(vectors * reference, axis=1)
                 line.update({"cosine_min": round(float(cosine.min()), 5),
                              "cosine_mean": round(float(cosine.mean()), 5)})
             rates.setdefault((config, line["batch_tokens"]), []).append(line)

@@ -25,14 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
+    from encode_throughput import add_sample_arguments, sample_texts
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
-                                                       "beauty"))
-    parser.add_argument("--format", default="p5")
-    parser.add_argument("--texts", type=int, default=2000)
+    add_sample_arguments(parser, texts=2000)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16", "int8"])
     args = parser.parse_args()
-    from encode_throughput import sample_texts
 
     texts = sample_texts(args.data, args.format, args.texts)
     from tf_ccfrec.text import embeddings, encoder as encoder_lib

@@ -50,17 +50,15 @@ def op_seconds(trace_dir: str) -> collections.Counter:
 
 
 def main():
+    from encode_throughput import add_sample_arguments, sample_texts
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
-                                                       "beauty"))
-    parser.add_argument("--format", default="p5")
-    parser.add_argument("--texts", type=int, default=1500)
+    add_sample_arguments(parser, texts=1500)
     parser.add_argument("--graphs", nargs="+", default=["keras", "fused"],
                         choices=["keras", "fused"])
     parser.add_argument("--precision", default="bfloat16", choices=["float32", "bfloat16"])
     parser.add_argument("--top", type=int, default=8)
     args = parser.parse_args()
-    from encode_throughput import sample_texts
 
     texts = sample_texts(args.data, args.format, args.texts)
     import tensorflow as tf
