@@ -11,7 +11,9 @@
 # Every row trains on histories of 50 (`ccfrec data prepare --max-history 50`; CCFRec reads the
 # last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
-# NDCG@10 (`--patience 10`, at most 300 minutes a run); SASRec after its preset's patience (50 for
+# NDCG@10 (`--patience 10`, at most 300 minutes an invocation; on Beauty the first two such
+# plateaus instead go back to the best weights with the learning rate x0.3 each,
+# `--plateau-decays 2`); SASRec after its preset's patience (50 for
 # sasrec-ss, Office's and Yelp's; 10 for Beauty's sampled softmax). Runs already
 # finished (metrics.json present) are skipped; an interrupted run resumes from its checkpoint.
 # Each finished run's config.json, history.json and metrics.json are copied to
@@ -47,7 +49,7 @@ train() {
 
 for dataset in $datasets; do
     case $dataset in
-        beauty) format=p5; input=../shared/data/beauty; ccfrec="" ;;
+        beauty) format=p5; input=../shared/data/beauty; ccfrec="--plateau-decays 2" ;;
         yelp) format=p5; input=../shared/data/yelp; ccfrec="--learning-rate 1e-3" ;;
         office) format=lcrec; input=data/office; ccfrec="" ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;

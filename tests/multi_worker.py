@@ -4,6 +4,7 @@ one device.
 
     python -m tests.multi_worker OUTPUT PREPARED CODES [--index I --ports P0,P1]
         [--batch-size N] [--steps-per-epoch N] [--max-epochs N] [--budget-minutes M]
+        [--learning-rate R] [--patience N] [--plateau-decays N]
 
 Prints the training result as JSON on its last line, with "chief"."""
 
@@ -32,6 +33,9 @@ def main(argv):
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--max-epochs", type=int, default=3)
     parser.add_argument("--budget-minutes", type=float, default=None)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--plateau-decays", type=int, default=0)
     args = parser.parse_args(argv)
     if args.ports:
         os.environ["TF_CONFIG"] = tf_config(args.ports.split(","), args.index)
@@ -44,7 +48,9 @@ def main(argv):
 
     config = train.TrainConfig(batch_size=args.batch_size, max_epochs=args.max_epochs,
                                steps_per_epoch=args.steps_per_epoch, warmup_steps=5,
-                               patience=10, time_budget_minutes=args.budget_minutes,
+                               patience=args.patience, time_budget_minutes=args.budget_minutes,
+                               learning_rate=args.learning_rate,
+                               plateau_decays=args.plateau_decays,
                                eval_batch_size=256, strategy="auto")
     result = train.train(args.prepared, args.codes, args.output, "ccfrec", ModelConfig(**SMALL),
                          config, verbose=0)

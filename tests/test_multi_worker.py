@@ -117,3 +117,21 @@ def test_budget_mid_epoch_ends_both_and_a_restart_resumes_both(tmp_path, data):
     history = json.loads((run / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and history[1]["steps"] == 4
     assert not [p for p in os.listdir(scratch) if p.startswith("ccfrec-worker-")]
+
+
+def test_both_workers_take_the_chiefs_plateau_decay(tmp_path, data):
+    """A zero learning rate makes every epoch after the first a plateau epoch: with patience 1
+    and one decay, both workers decay after epoch 2 (the mirrored learning-rate scale to 0.3)
+    and stop after epoch 3."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    run = tmp_path / "run"
+    results = _train(run, data, scratch, "--steps-per-epoch", 2, "--max-epochs", 10,
+                     "--learning-rate", 0.0, "--patience", 1, "--plateau-decays", 1)
+    assert [code for code, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    for _, output in results:
+        assert "learning rate x0.3 (decay 1 of 1)" in output and "early stop" in output
+        assert _last_json(output)["epochs"] == 3
+        assert _last_json(output)["plateau_decays_done"] == 1
+    history = json.loads((run / "history.json").read_text())
+    assert [h["learning_rate_scale"] for h in history] == pytest.approx([1.0, 1.0, 0.3])

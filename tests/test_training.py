@@ -122,3 +122,52 @@ def test_cold_and_warm_targets_are_reported(tmp_path, office_slice):
         assert 0.0 <= metrics["cold"]["recall@10"] <= 1.0
     again = restore.evaluate_run(str(tmp_path / "run"), "test")
     assert again["cold"] == pytest.approx(result["test"]["cold"])
+
+
+def test_warmup_schedule_scales_with_the_plateau_variable():
+    import numpy as np
+    import tensorflow as tf
+
+    scale = tf.Variable(1.0, trainable=False)
+    schedule = train.WarmupConstant(2e-3, 4, scale)
+    steps = np.arange(8)
+    expected = 2e-3 * np.minimum(1.0, (steps + 1) / 4)
+    np.testing.assert_allclose([float(schedule(s)) for s in steps], expected, rtol=1e-6)
+    scale.assign(0.09)
+    np.testing.assert_allclose([float(schedule(s)) for s in steps], 0.09 * expected, rtol=1e-6)
+
+
+def test_plateau_decays_resume_a_stopped_run_and_scale_the_learning_rate(tmp_path, office_slice,
+                                                                        capsys):
+    """With a zero learning rate the validation metrics never change, so every epoch after the
+    first is a plateau epoch: with patience 1 the run stops after epoch 2; raised plateau decays
+    resume it, each decay scaling the learning rate and granting one more epoch."""
+    prepared, codes = office_slice
+    run = str(tmp_path / "run")
+    frozen = dict(batch_size=64, max_epochs=10, warmup_steps=5, patience=1, learning_rate=0.0)
+    stopped = train.train(prepared, codes, run, "ccfrec", SMALL, train.TrainConfig(**frozen),
+                          verbose=0)
+    assert stopped["epochs"] == 2 and stopped["plateau_decays_done"] == 0
+    assert "early stop: 1 epochs" in capsys.readouterr().out
+    resumed = train.train(prepared, codes, run, "ccfrec", SMALL,
+                          train.TrainConfig(**frozen, plateau_decays=2, plateau_decay_factor=0.5),
+                          verbose=0)
+    out = capsys.readouterr().out
+    assert resumed["epochs"] == 4 and resumed["plateau_decays_done"] == 2
+    assert "learning rate x0.5 (decay 1 of 2)" in out and "x0.25 (decay 2 of 2)" in out
+    assert out.count("early stop") == 1
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["learning_rate_scale"] for h in history] == [1.0, 1.0, 0.5, 0.25]
+    assert resumed["test"]["ndcg@10"] == pytest.approx(stopped["test"]["ndcg@10"], abs=1e-6)
+    # A finished run resumed with the same settings trains nothing more.
+    again = train.train(prepared, codes, run, "ccfrec", SMALL,
+                        train.TrainConfig(**frozen, plateau_decays=2, plateau_decay_factor=0.5),
+                        verbose=0)
+    assert again["epochs"] == 4 and again["plateau_decays_done"] == 2
+
+
+def test_plateau_decay_settings_are_checked():
+    with pytest.raises(ValueError, match="plateau_decay_factor"):
+        train.TrainConfig(plateau_decay_factor=1.0)
+    with pytest.raises(ValueError, match="plateau_decays"):
+        train.TrainConfig(plateau_decays=-1)

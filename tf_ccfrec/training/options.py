@@ -19,7 +19,8 @@ MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "ms
                  "history_vector", "objective", "similarity", "temperature", "dim",
                  "sequence_layers", "num_heads", "ffn_dim",
                  "max_history", "recompute", "precision")
-TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience", "seed",
+TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience",
+                 "plateau_decays", "plateau_decay_factor", "seed",
                  "jit_compile", "strategy", "sampled_negatives", "sampled_protocol",
                  "exclude_history", "time_budget_minutes", "steps_per_epoch")
 
@@ -91,7 +92,15 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--epochs", type=int)
     p.add_argument("--steps-per-epoch", type=int,
                    help="steps between validations (default: one pass over the data)")
-    p.add_argument("--patience", type=int)
+    p.add_argument("--patience", type=int,
+                   help="epochs without a better validation NDCG@10 before a plateau: early "
+                        "stop, or a learning-rate decay while --plateau-decays are left")
+    p.add_argument("--plateau-decays", type=int,
+                   help="at a plateau, this many times: back to the best weights and the "
+                        "learning rate times --plateau-decay-factor, instead of stopping "
+                        "(default 0); raising it resumes a run that stopped at a plateau")
+    p.add_argument("--plateau-decay-factor", type=float,
+                   help="the learning rate's factor at each plateau decay (default 0.3)")
     p.add_argument("--time-budget-minutes", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--jit-compile", action="store_const", const=True, help="XLA train step")

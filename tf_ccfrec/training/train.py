@@ -1,8 +1,9 @@
 """Training: `train` (what `ccfrec train` calls) and `train_model` (the TFX Trainer's run_fn).
 
 AdamW with linear warm-up then a constant rate, evaluation of validation NDCG@10 (full ranking)
-after every epoch, early stopping with patience, the best weights kept, checkpoints every epoch for
-resuming, TensorBoard scalars, and a wall-clock budget. Ends with validation and test metrics.
+after every epoch, early stopping with patience (optionally preceded by learning-rate decays from
+the best weights at each plateau), the best weights kept, checkpoints every epoch for resuming,
+TensorBoard scalars, and a wall-clock budget. Ends with validation and test metrics.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ class TrainConfig:
       steps_per_epoch: steps between validations (None: one pass over the training data);
         with it the training data repeats, so validation, checkpoints and the time budget come
         at a steady rhythm on large datasets.
-      patience: epochs without a better validation NDCG@10 before stopping.
+      patience: epochs without a better validation NDCG@10 before stopping (a plateau).
+      plateau_decays: at a plateau, up to this many times, instead of stopping: go back to the
+        best weights, multiply the learning rate by `plateau_decay_factor` and train on with the
+        patience count reset (0: stop at the first plateau). A run stopped at a plateau resumes
+        with its next decay when this is raised.
+      plateau_decay_factor: the learning rate's factor at each plateau decay, in (0, 1).
       time_budget_minutes: stop after this much training time in this invocation (None: no
         limit); resuming a run grants the budget again.
       eval_batch_size: batch size of full-ranking evaluation.
@@ -56,6 +62,8 @@ class TrainConfig:
     max_epochs: int = 200
     steps_per_epoch: Optional[int] = None
     patience: int = 10
+    plateau_decays: int = 0
+    plateau_decay_factor: float = 0.3
     time_budget_minutes: Optional[float] = None
     eval_batch_size: int = 1024
     seed: int = 0
@@ -70,20 +78,33 @@ class TrainConfig:
             raise ValueError(f"sampled_protocol must be one of "
                              f"{', '.join(ranking.SAMPLED_PROTOCOLS)}, got "
                              f"{self.sampled_protocol!r}")
+        if self.plateau_decays < 0:
+            raise ValueError(f"plateau_decays must be >= 0, got {self.plateau_decays}")
+        if not 0.0 < self.plateau_decay_factor < 1.0:
+            raise ValueError(f"plateau_decay_factor must be in (0, 1), got "
+                             f"{self.plateau_decay_factor}")
         if self.strategy not in distribute.STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(distribute.STRATEGIES)}, "
                              f"got {self.strategy!r}")
 
 
 class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `rate` over `warmup_steps`, then constant."""
+    """Linear warm-up from 0 to `rate` over `warmup_steps`, then constant, times `scale`.
 
-    def __init__(self, rate: float, warmup_steps: int):
-        self.rate, self.warmup_steps = rate, warmup_steps
+    Args:
+      rate: the learning rate after warm-up.
+      warmup_steps: steps of the linear warm-up (step s, 0-based, gets (s + 1) / warmup_steps).
+      scale: None (1) or a float32 scalar `tf.Variable` read at every step: the plateau decays'
+        factor so far (`Validation`).
+    """
+
+    def __init__(self, rate: float, warmup_steps: int, scale: Optional[tf.Variable] = None):
+        self.rate, self.warmup_steps, self.scale = rate, warmup_steps, scale
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32) + 1.0
-        return self.rate * tf.minimum(1.0, step / max(1, self.warmup_steps))
+        rate = self.rate * tf.minimum(1.0, step / max(1, self.warmup_steps))
+        return rate if self.scale is None else rate * tf.cast(self.scale, tf.float32)
 
     def get_config(self):
         return {"rate": self.rate, "warmup_steps": self.warmup_steps}
@@ -91,27 +112,49 @@ class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 class Validation(tf.keras.callbacks.Callback):
     """Model selection and early stopping: evaluates validation NDCG@10 (full ranking) after
-    every epoch, tracks the best in `state` ("epoch", "best", "bad_epochs": the checkpointed
-    variables), prints the epoch's line, and stops after `patience` epochs without a better one.
-    `decide` (a `distribute.ChiefDecision`) makes the stop the chief's on every worker.
+    every epoch, tracks the best in `state` ("epoch", "best", "bad_epochs", "decays",
+    "lr_scale": the checkpointed variables), prints the epoch's line, and at a plateau
+    (`patience` epochs without a better one) either decays the learning rate (`plateau`) or
+    stops. `decide` (a `distribute.ChiefDecision`) makes the plateau the chief's on every worker.
 
-    After each epoch: `metrics` (the validation metrics) and `improved` (whether they are the
-    best so far); `seconds`: validation time of this invocation."""
+    After each epoch: `metrics` (the validation metrics), `improved` (whether they are the best
+    so far) and `lr_scale` (the learning rate's scale the epoch trained with); `seconds`:
+    validation time of this invocation."""
 
     def __init__(self, valid: tf.data.Dataset, state, patience: int, decide,
-                 exclude_history: bool = False):
+                 exclude_history: bool = False, decays: int = 0, decay_factor: float = 0.3,
+                 best_dir: Optional[str] = None):
         super().__init__()
         self.valid, self.state, self.patience, self.decide = valid, state, patience, decide
         self.exclude_history = exclude_history   # validate as the final evaluation ranks
+        self.decays, self.decay_factor, self.best_dir = decays, decay_factor, best_dir
         self.metrics: Dict[str, Any] = {}
         self.improved = False
+        self.lr_scale = 1.0
         self.seconds = 0.0
+
+    def plateau(self) -> bool:
+        """At a plateau: True to stop, or (a decay left) go back to the best weights, scale the
+        learning rate by the decay factor, reset the patience count and return False."""
+        if int(self.state["decays"]) >= self.decays:
+            print(f"early stop: {self.patience} epochs without a better validation NDCG@10",
+                  flush=True)
+            return True
+        load_best_weights(self.model, self.best_dir)
+        self.state["decays"].assign_add(1)
+        self.state["lr_scale"].assign(_scalar(self.state["lr_scale"]) * self.decay_factor)
+        self.state["bad_epochs"].assign(0)
+        print(f"plateau: {self.patience} epochs without a better validation NDCG@10; from the "
+              f"best weights, learning rate x{_scalar(self.state['lr_scale']):.4g} (decay "
+              f"{int(self.state['decays'])} of {self.decays})", flush=True)
+        return False
 
     def on_epoch_end(self, epoch, logs=None):
         started = time.time()
         self.metrics = evaluation.evaluate(self.model, self.valid,
                                            exclude_history=self.exclude_history)
         self.seconds += time.time() - started
+        self.lr_scale = _scalar(self.state["lr_scale"])
         self.state["epoch"].assign(epoch + 1)
         self.improved = self.metrics["ndcg@10"] > float(self.state["best"])
         if self.improved:
@@ -122,9 +165,13 @@ class Validation(tf.keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: loss {float((logs or {}).get('loss', 0.0)):.4f}, valid "
               f"recall@10 {self.metrics['recall@10']:.4f} ndcg@10 {self.metrics['ndcg@10']:.4f}"
               f"{' (best)' if self.improved else ''}", flush=True)
-        if self.decide(int(self.state["bad_epochs"]) >= self.patience):
-            print(f"early stop: {self.patience} epochs without a better validation NDCG@10")
+        if self.decide(int(self.state["bad_epochs"]) >= self.patience) and self.plateau():
             self.model.stop_training = True
+
+
+def _scalar(variable) -> float:
+    """A scalar variable's value, a distributed (mirrored) one's too."""
+    return float(tf.convert_to_tensor(variable))
 
 
 class RunRecorder(tf.keras.callbacks.Callback):
@@ -156,6 +203,7 @@ class RunRecorder(tf.keras.callbacks.Callback):
         if self.validation.improved:
             save_best_weights(self.model, self.manager.directory)
         self.log.append({"epoch": epoch + 1, "loss": loss, "steps": self.steps,
+                         "learning_rate_scale": self.validation.lr_scale,
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(self.seconds_before + time.time() - self.started,
                                           1)})
@@ -261,8 +309,11 @@ def train_model(data: inputs.TrainingData, artifact, output_dir: str,
     valid_data, test_data = dataset("valid", False), dataset("test", False)
     with strategy.scope():
         model = build_model(model_name, model_config, artifact, seed=train_config.seed)
+        # The plateau decays' factor, checkpointed with the run (`Validation`).
+        lr_scale = tf.Variable(1.0, trainable=False, dtype=tf.float32)
         optimizer = tf.keras.optimizers.AdamW(
-            learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps),
+            learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps,
+                                         lr_scale),
             weight_decay=train_config.weight_decay)
         model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
         # Build the variables before restoring: one loss evaluation on a batch.
@@ -273,22 +324,24 @@ def train_model(data: inputs.TrainingData, artifact, output_dir: str,
         model.set_negative_pool(np.flatnonzero(np.asarray(data.interactions())[1:] > 0) + 1)
     # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
     with distribute.worker_directory(output_dir, strategy) as write_dir:
-        result = _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir,
-                           write_dir, model_name, model_config, train_config, steps_per_epoch,
-                           distribute.ChiefDecision(strategy), replicas, verbose, codes_dir,
-                           initial_weights)
+        result = _train_loop(model, optimizer, lr_scale, data, dataset, valid_data, test_data,
+                             output_dir, write_dir, model_name, model_config, train_config,
+                             steps_per_epoch, distribute.ChiefDecision(strategy), replicas,
+                             verbose, codes_dir, initial_weights)
     return result, model
 
 
-def _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_dir, write_dir,
-              model_name, model_config, train_config, steps_per_epoch, decide, replicas,
-              verbose, codes_dir, initial_weights=None):
-    """`train_model` after the model is built: restores from `output_dir`, writes to `write_dir`."""
+def _train_loop(model, optimizer, lr_scale, data, dataset, valid_data, test_data, output_dir,
+                write_dir, model_name, model_config, train_config, steps_per_epoch, decide,
+                replicas, verbose, codes_dir, initial_weights=None):
+    """`train_model` after the model is built: restores from `output_dir`, writes to `write_dir`.
+    `lr_scale`: the optimizer's learning-rate scale variable."""
     storage.makedirs(write_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
-             "bad_epochs": tf.Variable(0, dtype=tf.int64)}
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=state["epoch"],
-                                     best=state["best"], bad_epochs=state["bad_epochs"])
+             "bad_epochs": tf.Variable(0, dtype=tf.int64),
+             "decays": tf.Variable(0, dtype=tf.int64), "lr_scale": lr_scale}
+    # Checkpoints from before plateau decays lack "decays" and "lr_scale": they restore as 0, 1.
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=2)
     history_path = os.path.join(write_dir, "history.json")
@@ -309,14 +362,20 @@ def _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_d
     train_data = dataset("train", True, seed=train_config.seed + first_epoch)
     writer = tf.summary.create_file_writer(os.path.join(write_dir, "tensorboard"))
     validation = Validation(valid_data, state, train_config.patience, decide,
-                            exclude_history=train_config.exclude_history)
+                            exclude_history=train_config.exclude_history,
+                            decays=train_config.plateau_decays,
+                            decay_factor=train_config.plateau_decay_factor,
+                            best_dir=manager.directory)
+    validation.set_model(model)
     recorder = RunRecorder(validation, manager, writer, log, history_path)
     callbacks = [validation, recorder]
     if train_config.time_budget_minutes is not None:
         callbacks.append(TimeBudget(train_config.time_budget_minutes * 60, decide))
     started = time.time()
-    if int(state["epoch"]) < train_config.max_epochs and int(state["bad_epochs"]) < \
-            train_config.patience:
+    # A run resumed at a plateau (stopped there, or interrupted before its decay took effect)
+    # decays now if it has a decay left.
+    at_plateau = decide(int(state["bad_epochs"]) >= train_config.patience)
+    if int(state["epoch"]) < train_config.max_epochs and not (at_plateau and validation.plateau()):
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started  # this invocation's
@@ -338,6 +397,7 @@ def _train_loop(model, optimizer, data, dataset, valid_data, test_data, output_d
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
+              "plateau_decays_done": int(state["decays"]),
               # All invocations of a resumed run together.
               "train_seconds": round(recorder.seconds_before + train_seconds, 1),
               "validation_seconds": round(validation.seconds, 1), "replicas": replicas,
