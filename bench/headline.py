@@ -51,10 +51,15 @@ LABELS = {
     "ccfrec": ("CCFRec (`--preset {d}`)", "`bench/run_results.sh {d}`"),
     "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`), history items in the "
                   "ranking", "calibration (a)"),
+    "sasrec-first-stop": ("SASRec, tuned, at its first stop (no plateau decays)",
+                          "the SASRec row's runs before their decays"),
+    "ccfrec-first-stop": ("CCFRec, at its first stop (no plateau decays)",
+                          "the CCFRec row's runs before their decays"),
     "sasrec-ss-filtered": ("SASRec, the published setting, history items filtered "
                            "(`--exclude-history`)", "calibration (a) with `--exclude-history`"),
 }
-ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec", "ccfrec")
+ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec-first-stop", "sasrec", "ccfrec-first-stop",
+         "ccfrec")
 
 
 def table(dataset, models):

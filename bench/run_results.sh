@@ -11,11 +11,13 @@
 # Every row trains on histories of 50 (`ccfrec data prepare --max-history 50`; CCFRec reads the
 # last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
-# NDCG@10 (`--patience 10`, at most 300 minutes an invocation; on Beauty the first two such
-# plateaus instead go back to the best weights with the learning rate x0.3 each,
-# `--plateau-decays 2`); SASRec after its preset's patience (50 for
-# sasrec-ss, Office's and Yelp's; 10 for Beauty's sampled softmax). Runs already
-# finished (metrics.json present) are skipped; an interrupted run resumes from its checkpoint.
+# NDCG@10 (`--patience 10`, at most 300 minutes an invocation), SASRec after its preset's
+# patience (50 for sasrec-ss, Office's and Yelp's; 10 for Beauty's sampled softmax). The first
+# such plateaus instead go back to the best weights with the learning rate x0.3
+# (`--plateau-decays N`): on Office two for SASRec and one for CCFRec, on Beauty two for CCFRec
+# (Beauty's SASRec rows were trained without).
+# Runs already finished (metrics.json present) are skipped; an interrupted run resumes from its
+# checkpoint.
 # Each finished run's config.json, history.json and metrics.json are copied to
 # docs/results/runs/<dataset>-<model>-seed<k>/; `bench/headline.py` then prints the tables.
 set -eu
@@ -49,9 +51,10 @@ train() {
 
 for dataset in $datasets; do
     case $dataset in
-        beauty) format=p5; input=../shared/data/beauty; ccfrec="--plateau-decays 2" ;;
-        yelp) format=p5; input=../shared/data/yelp; ccfrec="--learning-rate 1e-3" ;;
-        office) format=lcrec; input=data/office; ccfrec="" ;;
+        beauty) format=p5; input=../shared/data/beauty; sasrec=""; ccfrec="--plateau-decays 2" ;;
+        yelp) format=p5; input=../shared/data/yelp; sasrec=""; ccfrec="--learning-rate 1e-3" ;;
+        office) format=lcrec; input=data/office; sasrec="--plateau-decays 2"
+            ccfrec="--plateau-decays 1" ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
     esac
     out=out/$dataset
@@ -60,7 +63,8 @@ for dataset in $datasets; do
     [ -d "$out/codes" ] || bin/ccfrec codes build --input "$out/prepared50" \
         --output "$out/codes" --no-progress
     for seed in $seeds; do
-        train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes"
+        # shellcheck disable=SC2086
+        train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes" $sasrec
         # shellcheck disable=SC2086
         train "$dataset" ccfrec "$seed" --model ccfrec --codes "$out/codes" --epochs 200 \
             --patience 10 --time-budget-minutes 300 $ccfrec
