@@ -203,7 +203,7 @@ class RunRecorder(tf.keras.callbacks.Callback):
         if self.validation.improved:
             save_best_weights(self.model, self.manager.directory)
         self.log.append({"epoch": epoch + 1, "loss": loss, "steps": self.steps,
-                         "learning_rate_scale": self.validation.lr_scale,
+                         "learning_rate_scale": round(self.validation.lr_scale, 6),
                          **{f"valid_{k}": v for k, v in metrics.items() if k != "examples"},
                          "seconds": round(self.seconds_before + time.time() - self.started,
                                           1)})
