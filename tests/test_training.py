@@ -128,12 +128,12 @@ def test_warmup_schedule_scales_with_the_plateau_variable():
     import numpy as np
     import tensorflow as tf
 
-    scale = tf.Variable(1.0, trainable=False)
-    schedule = train.WarmupConstant(2e-3, 4, scale)
+    decays = tf.Variable(0, trainable=False, dtype=tf.int64)
+    schedule = train.WarmupConstant(2e-3, 4, decays, 0.3)
     steps = np.arange(8)
     expected = 2e-3 * np.minimum(1.0, (steps + 1) / 4)
     np.testing.assert_allclose([float(schedule(s)) for s in steps], expected, rtol=1e-6)
-    scale.assign(0.09)
+    decays.assign(2)
     np.testing.assert_allclose([float(schedule(s)) for s in steps], 0.09 * expected, rtol=1e-6)
 
 

@@ -89,22 +89,29 @@ class TrainConfig:
 
 
 class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to `rate` over `warmup_steps`, then constant, times `scale`.
+    """Linear warm-up from 0 to `rate` over `warmup_steps`, then constant, times
+    `decay_factor ** decays`.
 
     Args:
       rate: the learning rate after warm-up.
       warmup_steps: steps of the linear warm-up (step s, 0-based, gets (s + 1) / warmup_steps).
-      scale: None (1) or a float32 scalar `tf.Variable` read at every step: the plateau decays'
-        factor so far (`Validation`).
+      decays: None (no decay) or an int64 scalar `tf.Variable` read at every step: the plateau
+        decays done (`Validation`).
+      decay_factor: the learning rate's factor per decay.
     """
 
-    def __init__(self, rate: float, warmup_steps: int, scale: Optional[tf.Variable] = None):
-        self.rate, self.warmup_steps, self.scale = rate, warmup_steps, scale
+    def __init__(self, rate: float, warmup_steps: int, decays: Optional[tf.Variable] = None,
+                 decay_factor: float = 1.0):
+        self.rate, self.warmup_steps = rate, warmup_steps
+        self.decays, self.decay_factor = decays, decay_factor
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32) + 1.0
         rate = self.rate * tf.minimum(1.0, step / max(1, self.warmup_steps))
-        return rate if self.scale is None else rate * tf.cast(self.scale, tf.float32)
+        if self.decays is None:
+            return rate
+        return rate * tf.pow(tf.constant(self.decay_factor, tf.float32),
+                             tf.cast(self.decays, tf.float32))
 
     def get_config(self):
         return {"rate": self.rate, "warmup_steps": self.warmup_steps}
@@ -112,8 +119,8 @@ class WarmupConstant(tf.keras.optimizers.schedules.LearningRateSchedule):
 
 class Validation(tf.keras.callbacks.Callback):
     """Model selection and early stopping: evaluates validation NDCG@10 (full ranking) after
-    every epoch, tracks the best in `state` ("epoch", "best", "bad_epochs", "decays",
-    "lr_scale": the checkpointed variables), prints the epoch's line, and at a plateau
+    every epoch, tracks the best in `state` ("epoch", "best", "bad_epochs", "decays": the
+    checkpointed variables), prints the epoch's line, and at a plateau
     (`patience` epochs without a better one) either decays the learning rate (`plateau`) or
     stops. `decide` (a `distribute.ChiefDecision`) makes the plateau the chief's on every worker.
 
@@ -136,25 +143,28 @@ class Validation(tf.keras.callbacks.Callback):
     def plateau(self) -> bool:
         """At a plateau: True to stop, or (a decay left) go back to the best weights, scale the
         learning rate by the decay factor, reset the patience count and return False."""
-        if int(self.state["decays"]) >= self.decays:
+        if _count(self.state["decays"]) >= self.decays:
             print(f"early stop: {self.patience} epochs without a better validation NDCG@10",
                   flush=True)
             return True
         load_best_weights(self.model, self.best_dir)
         self.state["decays"].assign_add(1)
-        self.state["lr_scale"].assign(_scalar(self.state["lr_scale"]) * self.decay_factor)
         self.state["bad_epochs"].assign(0)
         print(f"plateau: {self.patience} epochs without a better validation NDCG@10; from the "
-              f"best weights, learning rate x{_scalar(self.state['lr_scale']):.4g} (decay "
-              f"{int(self.state['decays'])} of {self.decays})", flush=True)
+              f"best weights, learning rate x{self.scale():.4g} (decay "
+              f"{_count(self.state['decays'])} of {self.decays})", flush=True)
         return False
+
+    def scale(self) -> float:
+        """The learning rate's scale now: the decay factor to the decays done."""
+        return self.decay_factor ** _count(self.state["decays"])
 
     def on_epoch_end(self, epoch, logs=None):
         started = time.time()
         self.metrics = evaluation.evaluate(self.model, self.valid,
                                            exclude_history=self.exclude_history)
         self.seconds += time.time() - started
-        self.lr_scale = _scalar(self.state["lr_scale"])
+        self.lr_scale = self.scale()
         self.state["epoch"].assign(epoch + 1)
         self.improved = self.metrics["ndcg@10"] > float(self.state["best"])
         if self.improved:
@@ -169,9 +179,9 @@ class Validation(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _scalar(variable) -> float:
-    """A scalar variable's value, a distributed (mirrored) one's too."""
-    return float(tf.convert_to_tensor(variable))
+def _count(variable) -> int:
+    """An integer scalar variable's value, a distributed (mirrored) one's too."""
+    return int(tf.convert_to_tensor(variable))
 
 
 class RunRecorder(tf.keras.callbacks.Callback):
@@ -309,11 +319,11 @@ def train_model(data: inputs.TrainingData, artifact, output_dir: str,
     valid_data, test_data = dataset("valid", False), dataset("test", False)
     with strategy.scope():
         model = build_model(model_name, model_config, artifact, seed=train_config.seed)
-        # The plateau decays' factor, checkpointed with the run (`Validation`).
-        lr_scale = tf.Variable(1.0, trainable=False, dtype=tf.float32)
+        # The plateau decays done, checkpointed with the run (`Validation`).
+        decays = tf.Variable(0, trainable=False, dtype=tf.int64)
         optimizer = tf.keras.optimizers.AdamW(
             learning_rate=WarmupConstant(train_config.learning_rate, train_config.warmup_steps,
-                                         lr_scale),
+                                         decays, train_config.plateau_decay_factor),
             weight_decay=train_config.weight_decay)
         model.compile(optimizer=optimizer, jit_compile=train_config.jit_compile)
         # Build the variables before restoring: one loss evaluation on a batch.
@@ -324,23 +334,23 @@ def train_model(data: inputs.TrainingData, artifact, output_dir: str,
         model.set_negative_pool(np.flatnonzero(np.asarray(data.interactions())[1:] > 0) + 1)
     # Only the chief writes `output_dir`; every worker restores from the chief's checkpoints.
     with distribute.worker_directory(output_dir, strategy) as write_dir:
-        result = _train_loop(model, optimizer, lr_scale, data, dataset, valid_data, test_data,
+        result = _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data,
                              output_dir, write_dir, model_name, model_config, train_config,
                              steps_per_epoch, distribute.ChiefDecision(strategy), replicas,
                              verbose, codes_dir, initial_weights)
     return result, model
 
 
-def _train_loop(model, optimizer, lr_scale, data, dataset, valid_data, test_data, output_dir,
+def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, output_dir,
                 write_dir, model_name, model_config, train_config, steps_per_epoch, decide,
                 replicas, verbose, codes_dir, initial_weights=None):
     """`train_model` after the model is built: restores from `output_dir`, writes to `write_dir`.
-    `lr_scale`: the optimizer's learning-rate scale variable."""
+    `decays`: the plateau decays done, the variable the optimizer's schedule reads."""
     storage.makedirs(write_dir)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "best": tf.Variable(-1.0, dtype=tf.float64),
              "bad_epochs": tf.Variable(0, dtype=tf.int64),
-             "decays": tf.Variable(0, dtype=tf.int64), "lr_scale": lr_scale}
-    # Checkpoints from before plateau decays lack "decays" and "lr_scale": they restore as 0, 1.
+             "decays": decays}
+    # Checkpoints from before plateau decays lack "decays": it restores as 0.
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=2)
@@ -397,7 +407,7 @@ def _train_loop(model, optimizer, lr_scale, data, dataset, valid_data, test_data
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
-              "plateau_decays_done": int(state["decays"]),
+              "plateau_decays_done": _count(state["decays"]),
               # All invocations of a resumed run together.
               "train_seconds": round(recorder.seconds_before + train_seconds, 1),
               "validation_seconds": round(validation.seconds, 1), "replicas": replicas,
