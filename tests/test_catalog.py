@@ -43,7 +43,7 @@ def served(tmp_path_factory):
     server = serving_server.start(["--model-base", str(base), "--model-name", "ccfrec",
                                    "--poll-seconds", "0.3"], str(root))
     yield {"root": root, "base": base, "items": items, "ids": item_ids, "cache": cache,
-           "server": server}
+           "server": server, "prepared": prepared}
     server.stop()
 
 
@@ -176,3 +176,40 @@ def test_catalog_add_keeps_an_export_s_own_id_lookup(served, tmp_path):
     assert catalog.added_texts(str(base / "m" / "3")) == {
         "New-Lamp": {"title": "New-Lamp for the desk", "brand": "Acme"},
         "New-Pen": {"title": "New-Pen for the desk", "brand": "Acme"}}
+
+
+def test_catalog_add_with_the_item_id_variant(served, tmp_path):
+    """A run with item-ID embeddings: an item whose text changes is fused again and keeps its
+    id's vector; an added item is its fused vector alone (its id was never trained); every
+    other row is copied bit for bit."""
+    from tf_ccfrec.export import catalog, saved_model
+    from tf_ccfrec.models.run_directory import load_run
+    from tf_ccfrec.training import train
+
+    config = ModelConfig(dim=16, ffn_dim=32, fusion_layers=1, sequence_layers=1, dropout=0.0,
+                         item_id_buckets=32)
+    train.train(served["prepared"], str(served["root"] / "codes"), str(tmp_path / "run"),
+                "ccfrec", config, train.TrainConfig(batch_size=64, max_epochs=1, warmup_steps=2),
+                verbose=0)
+    saved_model.export_run(str(tmp_path / "run"), str(tmp_path / "1"), top_k=5)
+    model, run = load_run(str(tmp_path / "run"))
+    assert float(np.abs(model.item_id_embedding.embeddings.numpy()).max()) > 0   # trained
+    changed = served["ids"][4]
+    texts = {changed: {"title": "Blue gel pens, pack of twelve", "brand": "Acme"},
+             "new-pen": {"title": "Blue gel pens, pack of twelve", "brand": "Acme"}}
+    summary = catalog.extend_version(str(tmp_path / "1"), texts, str(tmp_path / "2"),
+                                     cache_dir=served["cache"])
+    assert summary["added"] == 1 and summary["reencoded"] == 1
+    old = saved_model.load(str(tmp_path / "1")).item_table.numpy()
+    new = saved_model.load(str(tmp_path / "2")).item_table.numpy()
+    index = run["item_ids"].index(changed) + 1
+    # The two texts are the same, so the two items fuse to the same vector; only the changed
+    # (trained) item adds its id's row.
+    fused_changed, fused_new = new[index], new[-1]
+    id_term = model.id_vectors(tf.constant([index])).numpy()[0]
+    assert float(np.abs(id_term).max()) > 0
+    np.testing.assert_allclose(fused_changed - id_term, fused_new, atol=1e-5)
+    assert not np.allclose(fused_changed, old[index])
+    keep = np.ones(len(old), bool)
+    keep[index] = False
+    np.testing.assert_array_equal(new[:len(old)][keep], old[keep])

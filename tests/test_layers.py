@@ -9,6 +9,7 @@ from tf_ccfrec.layers.code_masker import CodeMasker
 from tf_ccfrec.layers.code_guided_fusion import CodeGuidedFusion
 from tf_ccfrec.layers.code_guided_fusion_block import CodeGuidedFusionBlock
 from tf_ccfrec.layers.gelu import gelu
+from tf_ccfrec.layers.hashed_id_embedding import HashedIdEmbedding, hashed_id_rows
 from tf_ccfrec.layers.layer_norm import LayerNormalization
 from tf_ccfrec.layers.masked_code_modeling_loss import MaskedCodeModelingLoss
 from tf_ccfrec.layers.symmetric_info_nce import SymmetricInfoNCE
@@ -40,6 +41,32 @@ def test_codes_to_tokens_and_embedding():
     assert out.shape == (2, 3, 8)
     assert layer.vocab_size == 3 * 256 + 2 and layer.mask_token == 769
     assert float(tf.math.reduce_std(layer.embeddings)) == pytest.approx(0.02 * 0.88, rel=0.2)
+    _round_trip(layer)
+
+
+def test_hashed_id_rows_and_embedding():
+    ids = [f"item-{i}" for i in range(500)]
+    rows = hashed_id_rows(ids, 64)
+    assert rows.dtype == np.int32 and rows.min() >= 1 and rows.max() <= 64
+    # The rows follow the ids, not the order or the catalog they come in.
+    np.testing.assert_array_equal(hashed_id_rows(ids[::-1], 64), rows[::-1])
+    np.testing.assert_array_equal(hashed_id_rows(ids[:7], 64), rows[:7])
+    # Spread as uniform draws: 500 ids fill 1 - (1 - 1/B)^500 of B buckets (B 64: all but
+    # 0.03; B 1,000: 393.5 +- 7).
+    assert len(set(rows.tolist())) == 64
+    assert 370 < len(set(hashed_id_rows(ids, 1000).tolist())) < 420
+    with pytest.raises(ValueError, match="buckets"):
+        hashed_id_rows(ids, 0)
+    layer = HashedIdEmbedding(buckets=64, dim=8)
+    out = layer(tf.constant([[0, 1], [64, 5]]))
+    assert out.shape == (2, 2, 8)
+    np.testing.assert_array_equal(out.numpy(), np.zeros((2, 2, 8)))   # zeros at first
+    layer.embeddings.assign(tf.random.normal((64, 8)))
+    out = layer(tf.constant([[0, 1], [64, 5]])).numpy()
+    table = layer.embeddings.numpy()
+    np.testing.assert_array_equal(out[0, 0], np.zeros(8))             # row 0: no id
+    np.testing.assert_array_equal(out[0, 1], table[0])
+    np.testing.assert_array_equal(out[1], table[[63, 4]])
     _round_trip(layer)
 
 
@@ -325,6 +352,8 @@ def _inputs(rng):
 LAYERS = {
     "CodeTokenEmbedding": (lambda: CodeTokenEmbedding(num_codes=3, codebook_size=8, dim=8),
                            lambda layer, x: layer(x["tokens"])),
+    "HashedIdEmbedding": (lambda: HashedIdEmbedding(buckets=5, dim=8),
+                          lambda layer, x: layer(tf.constant([[0, 1, 5], [2, 3, 4]]))),
     "CodeMasker": (lambda: CodeMasker(num_codes=3, codebook_size=8, mask_token=25, seed=3),
                    lambda layer, x: layer(x["tokens"], training=True)),
     "CodeGuidedFusionBlock": (

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tf_ccfrec import ranking
 from tf_ccfrec.data import prepare
+from tf_ccfrec.layers.hashed_id_embedding import hashed_id_rows
 from tf_ccfrec.models.ccfrec import CCFRecModel
 from tf_ccfrec.models.config import ModelConfig
 from tf_ccfrec.training import evaluation, inputs
@@ -300,6 +301,45 @@ def test_release_history_vectors_leave_the_code_embeddings_out():
                                atol=1e-5)
     assert not np.allclose(expected.numpy(), paper.user_vectors(history, table).numpy(),
                            atol=1e-3)
+
+
+def test_item_id_variant_tells_identical_items_apart():
+    """With `item_id_buckets` an item vector is its fused vector plus its id's row of the
+    hashed table: twins (the same codes and views) start equal (the table is zeros) and part
+    as the table trains; every weight gets a gradient; the variant needs the ids."""
+    rng = np.random.default_rng(3)
+    half = NUM_ITEMS // 2
+    codes = rng.integers(0, K, (half, NUM_CODES))
+    views = rng.standard_normal((half, VIEWS, DIM)).astype(np.float32)
+    ids = [f"id-{i}" for i in range(NUM_ITEMS)]
+    config = ModelConfig(dim=DIM, ffn_dim=32, max_history=5, dropout=0.0, item_id_buckets=97,
+                         loss="sampled", num_negatives=20)
+    model = CCFRecModel(config, np.concatenate([codes, codes]), np.concatenate([views, views]),
+                        codebook_size=K, seed=0, item_ids=ids)
+    table = model.item_vectors().numpy()
+    np.testing.assert_allclose(table[1:half + 1], table[half + 1:], atol=1e-6)
+    with tf.GradientTape() as tape:
+        value = model.compute_loss(_batch(), training=True)
+    grads = tape.gradient(value, model.trainable_variables)
+    assert [v.name for v, g in zip(model.trainable_variables, grads) if g is None] == []
+    model.item_id_embedding.embeddings.assign(tf.random.normal((97, DIM)))
+    rows = np.concatenate([[0], hashed_id_rows(ids, 97)])
+    items = tf.range(1, NUM_ITEMS + 1)
+    fused = model.fuse(tf.gather(model.code_tokens, items), tf.gather(model.view_vectors, items))[0]
+    expected = fused.numpy() + model.item_id_embedding.embeddings.numpy()[rows[1:] - 1]
+    table = model.item_vectors().numpy()
+    np.testing.assert_allclose(table[1:], expected, atol=1e-5)
+    np.testing.assert_array_equal(table[0], np.zeros(DIM))
+    np.testing.assert_array_equal(model.id_vectors(tf.constant([0])).numpy(), np.zeros((1, DIM)))
+    differ = rows[1:half + 1] != rows[half + 1:]
+    assert differ.any()
+    assert not np.allclose(table[1:half + 1][differ], table[half + 1:][differ])
+    for item_ids in (None, ids[:-1]):
+        with pytest.raises(ValueError, match="item_id_buckets needs"):
+            CCFRecModel(config, np.concatenate([codes, codes]), np.concatenate([views, views]),
+                        codebook_size=K, item_ids=item_ids)
+    with pytest.raises(ValueError, match="item_id_buckets must be"):
+        ModelConfig(item_id_buckets=-1)
 
 
 def test_without_text_the_views_do_not_matter():

@@ -38,26 +38,20 @@ def test_recompute_option_overrides_the_preset(flag, expected):
     assert presets.configs("beauty", model_overrides, train_overrides)[0].recompute is expected
 
 
-def test_msa_warmup_option_reaches_the_model_config():
+@pytest.mark.parametrize("preset,flag,value,field,expected,default", [
+    ("yelp", "--msa-warmup-steps", "320", "msa_warmup_steps", 320, 0),  # paper: MSA from start
+    ("beauty", "--history-negative-weight", "10", "history_negative_weight", 10.0, 0.0),
+    ("yelp", "--item-id-buckets", "4096", "item_id_buckets", 4096, 0),  # paper: no ID table
+])
+def test_model_option_reaches_the_model_config(preset, flag, value, field, expected, default):
     from tf_ccfrec import cli
     from tf_ccfrec.training import options
 
-    argv = ["train", "--preset", "yelp", "--data", "d", "--codes", "c", "--output", "o"]
-    args = cli.build_parser().parse_args(argv + ["--msa-warmup-steps", "320"])
-    model, _ = presets.configs("yelp", *options.training_overrides(args))
-    assert model.msa_warmup_steps == 320 and model.msa_weight == 0.5
-    assert presets.configs("yelp")[0].msa_warmup_steps == 0  # the paper: MSA from the start
-
-
-def test_history_negative_weight_option_reaches_the_model_config():
-    from tf_ccfrec import cli
-    from tf_ccfrec.training import options
-
-    argv = ["train", "--preset", "beauty", "--data", "d", "--codes", "c", "--output", "o"]
-    args = cli.build_parser().parse_args(argv + ["--history-negative-weight", "10"])
-    model, _ = presets.configs("beauty", *options.training_overrides(args))
-    assert model.history_negative_weight == 10.0
-    assert presets.configs("beauty")[0].history_negative_weight == 0.0
+    argv = ["train", "--preset", preset, "--data", "d", "--codes", "c", "--output", "o"]
+    args = cli.build_parser().parse_args(argv + [flag, value])
+    model, _ = presets.configs(preset, *options.training_overrides(args))
+    assert getattr(model, field) == expected and model.msa_weight == 0.5
+    assert getattr(presets.configs(preset)[0], field) == default
 
 
 def test_precision_option_reaches_the_model_config():

@@ -133,7 +133,8 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
     """The library call under `ccfrec catalog add` and the pipeline's catalog refresh: writes
     `output`, the exported version at `path` with the items of `texts` ({item id: {view:
     text}}) that are new or whose text changed, coded by the model's own encoder and codebooks
-    and fused by its trained fusion. Existing vectors are copied bit for bit; new items have
+    and fused by its trained fusion (with the item-ID variant, an item of the training catalog
+    whose text changed keeps its id's vector; added items have none). Existing vectors are copied bit for bit; new items have
     popularity 0; ids the export maps by another lookup (the pipeline's tf.Transform graph)
     keep it, and the new ids follow (`added_ids`).
 
@@ -192,6 +193,15 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
                                                           axis=-2).numpy())
     rows = np.concatenate(rows)
     history_rows = np.concatenate(history_rows) if history is not None else None
+    if model.config.item_id_buckets:
+        # The item-ID variant: an item of the model's training catalog keeps its id's vector
+        # when its text changes; items added since training have none.
+        trained = {item: i + 1 for i, item in enumerate(run["item_ids"])}
+        terms = model.id_vectors(tf.constant([trained.get(item, 0) for item in changed + added],
+                                             tf.int32)).numpy()
+        rows = rows + terms
+        if history is not None:
+            history_rows = history_rows + terms
     for k, item in enumerate(changed):
         table[position[item] + 1] = rows[k]
         if history is not None:

@@ -3,12 +3,15 @@ text views; training adds masked code modeling and masked sequence alignment."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
 
 from tf_ccfrec.layers.code_embedding import CodeTokenEmbedding, codes_to_tokens
 from tf_ccfrec.layers.code_masker import CodeMasker
 from tf_ccfrec.layers.code_guided_fusion import CodeGuidedFusion
+from tf_ccfrec.layers.hashed_id_embedding import HashedIdEmbedding, hashed_id_rows
 from tf_ccfrec.layers.masked_code_modeling_loss import MaskedCodeModelingLoss
 from tf_ccfrec.layers.symmetric_info_nce import SymmetricInfoNCE
 from tf_ccfrec.layers.seeded_dropout import draw_seed
@@ -30,15 +33,33 @@ class CCFRecModel(SequentialRetrievalModel):
       view_vectors: float [num_items, num_views, dim] frozen PCA-whitened view vectors.
       codebook_size: centroids per codebook.
       seed: seeds the code masker.
+      item_ids: the items' id strings in item order; needed with `config.item_id_buckets`
+        (the item-ID variant hashes them).
+
+    Raises:
+      ValueError: view vectors of another width than `config.dim`, or the item-ID variant
+        without one id per item.
     """
 
     def __init__(self, config: ModelConfig, codes: np.ndarray, view_vectors: np.ndarray,
-                 codebook_size: int = 256, seed: int | None = None, **kwargs):
+                 codebook_size: int = 256, seed: int | None = None,
+                 item_ids: Sequence[str] | None = None, **kwargs):
         num_items, num_codes = codes.shape
         super().__init__(config, num_items, **kwargs)
         if view_vectors.shape[-1] != config.dim:
             raise ValueError(f"view vectors have dimension {view_vectors.shape[-1]}, the model "
                              f"{config.dim}; build codes with --pca-dim {config.dim}")
+        self.item_id_embedding = None
+        if config.item_id_buckets:
+            if item_ids is None or len(item_ids) != num_items:
+                raise ValueError(f"item_id_buckets needs the {num_items} items' ids, got "
+                                 f"{'none' if item_ids is None else len(item_ids)}")
+            # Row 0 (padding) has no id.
+            self.id_rows = tf.constant(np.concatenate(
+                [[0], hashed_id_rows(item_ids, config.item_id_buckets)]).astype(np.int32))
+            self.item_id_embedding = HashedIdEmbedding(config.item_id_buckets, config.dim,
+                                                       name="item_id_embedding")
+            self.item_id_embedding(self.id_rows[:1])
         tokens = codes_to_tokens(codes, codebook_size).numpy()
         # Row 0 is the padding item: padding tokens and zero views.
         self.code_tokens = tf.constant(np.concatenate([np.zeros((1, num_codes), np.int32), tokens]))
@@ -108,20 +129,34 @@ class CCFRecModel(SequentialRetrievalModel):
                  for part_tokens, part_views in zip(tf.split(tokens, sizes), tf.split(views, sizes))]
         return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts))
 
+    def id_vectors(self, items):
+        """The item-ID variant's term of item indices int [...]: float [..., dim], zeros at
+        padding and without the variant (`config.item_id_buckets` 0)."""
+        if self.item_id_embedding is None:
+            return tf.zeros(tf.concat([tf.shape(items), [self.config.dim]], axis=0))
+        return self.item_id_embedding(tf.gather(self.id_rows, tf.cast(items, tf.int32)))
+
     def vectors_of(self, items, training=None):
+        """Item indices int [n] (>= 1) -> the fused vectors of their codes and views, plus
+        their `id_vectors` with the item-ID variant: float [n, dim]."""
         chunk, count = self.config.fusion_chunk, items.shape[0]
         if chunk and count is not None and count > chunk:
             # A known number of items (the whole catalog): each chunk's codes and views gathered
             # as it is fused, as `fuse_in_chunks` splits them; gathered at once, a million
             # items' views alone would take 2 GB.
             projections = self.fusion.project_tokens(self.code_embedding.embeddings)
-            return tf.concat([self.fuse(tf.gather(self.code_tokens, part),
-                                        tf.gather(self.view_vectors, part), training=training,
-                                        token_projections=projections)[0]
-                              for part in tf.split(items, [min(chunk, count - start) for start
-                                                           in range(0, count, chunk)])], axis=0)
-        tokens, views = tf.gather(self.code_tokens, items), tf.gather(self.view_vectors, items)
-        return self.fuse_in_chunks(tokens, views, training=training)[0]
+            vectors = tf.concat([self.fuse(tf.gather(self.code_tokens, part),
+                                           tf.gather(self.view_vectors, part), training=training,
+                                           token_projections=projections)[0]
+                                 for part in tf.split(items, [min(chunk, count - start) for start
+                                                              in range(0, count, chunk)])], axis=0)
+        else:
+            tokens = tf.gather(self.code_tokens, items)
+            views = tf.gather(self.view_vectors, items)
+            vectors = self.fuse_in_chunks(tokens, views, training=training)[0]
+        if self.item_id_embedding is None:
+            return vectors
+        return vectors + self.id_vectors(items)
 
     def encoder_inputs(self, item_vectors, items):
         """With `history_vector="release"` the encoder reads mean_j H_L[j] of a history item:
@@ -148,6 +183,8 @@ class CCFRecModel(SequentialRetrievalModel):
                            tf.constant([self.config.dim], tf.int64)], axis=0)
         if self.config.history_vector == "release":
             masked_vectors = tf.reduce_mean(hidden, axis=-2)
+        if self.item_id_embedding is not None:  # the masked items keep their ids
+            masked_vectors += self.id_vectors(items)
         sequence = tf.scatter_nd(positions, masked_vectors, shape)
         masked_users, _ = self.encoder(sequence, real, training=training)
         msa = self.msa_loss(users, masked_users)

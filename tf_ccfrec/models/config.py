@@ -55,6 +55,12 @@ class ModelConfig:
         vector, mean_j H_L[j] + mean_j H0[j], as candidates are scored) or "release" (the
         authors' code: mean_j H_L[j] only, the code embeddings' mean left out; ccfrec.md §3).
       use_text: False drops the cross-attention to the view vectors (an ablation).
+      item_id_buckets: 0 (the paper: no item-ID table) or B > 0: a variant that also adds to
+        each item vector a learned embedding of its id, from a table of B rows that the ids
+        share by hashing (TensorFlow's Fingerprint64 of the id string, modulo B; zeros at
+        first, so training starts as plain CCFRec). It tells apart items whose texts, and so
+        codes and views, are identical. Only the items of the training catalog have one: an
+        item added to an export later (`ccfrec catalog add`) has its fused vector only.
       fusion_chunk: items fused per chunk when the catalog is fused (0: all at once). Same
         result; on CPU a chunk's activations stay in cache (docs/model.md).
       recompute: in training, keep only each fusion call's inputs for the backward pass and
@@ -86,6 +92,7 @@ class ModelConfig:
     history_negative_weight: float = 0.0
     history_vector: str = "paper"
     use_text: bool = True
+    item_id_buckets: int = 0
     fusion_chunk: int = 1024
     recompute: bool = True
     precision: str = "float32"
@@ -112,6 +119,8 @@ class ModelConfig:
         if self.history_negative_weight < 0:
             raise ValueError("history_negative_weight must be >= 0, got "
                              f"{self.history_negative_weight}")
+        if self.item_id_buckets < 0:
+            raise ValueError(f"item_id_buckets must be >= 0, got {self.item_id_buckets}")
         if self.msa_warmup_steps < 0:
             raise ValueError(f"msa_warmup_steps must be >= 0, got {self.msa_warmup_steps}")
         if self.dim % self.num_heads:

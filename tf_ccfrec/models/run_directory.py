@@ -30,7 +30,8 @@ def build_model(name: str, config: ModelConfig, artifact, seed: int = 0):
         from tf_ccfrec.models.ccfrec import CCFRecModel
 
         return CCFRecModel(config, artifact.codes, artifact.view_vectors,
-                           codebook_size=artifact.config.codebook_size, seed=seed)
+                           codebook_size=artifact.config.codebook_size, seed=seed,
+                           item_ids=artifact.item_ids)
     if name == "sasrec":
         from tf_ccfrec.models.sasrec import SASRecModel
 

@@ -18,7 +18,7 @@ MODEL_OPTIONS = ("dropout", "ffn_inner_dropout", "mcm_weight", "msa_weight", "ms
                  "loss", "num_negatives", "negatives_from", "history_negative_weight",
                  "history_vector", "objective", "similarity", "temperature", "dim",
                  "sequence_layers", "num_heads", "ffn_dim",
-                 "max_history", "recompute", "precision")
+                 "max_history", "recompute", "precision", "item_id_buckets")
 TRAIN_OPTIONS = ("batch_size", "learning_rate", "warmup_steps", "weight_decay", "patience",
                  "plateau_decays", "plateau_decay_factor", "seed",
                  "jit_compile", "strategy", "sampled_negatives", "sampled_protocol",
@@ -73,6 +73,10 @@ def add_training_options(p: argparse.ArgumentParser, max_history: bool = True) -
     p.add_argument("--history-vector", choices=HISTORY_VECTORS,
                    help="what the sequence encoder reads for a history item: paper (its item "
                         "vector) or release (the fusion output's mean only, as the authors' code)")
+    p.add_argument("--item-id-buckets", type=int,
+                   help="CCFRec's item-ID variant: also a learned embedding per item id, from "
+                        "a table of this many rows shared by hashing (tells apart items with "
+                        "identical text; default 0: none, the paper's)")
     p.add_argument("--dropout", type=float)
     p.add_argument("--ffn-inner-dropout", action=argparse.BooleanOptionalAction, default=None,
                    help="also drop out the feed-forward layers' inner activations (not in the "
