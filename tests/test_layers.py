@@ -65,9 +65,13 @@ def test_hashed_id_rows_and_embedding():
     out = layer(tf.constant([[0, 1], [64, 5]])).numpy()
     table = layer.embeddings.numpy()
     np.testing.assert_array_equal(out[0, 0], np.zeros(8))             # row 0: no id
-    np.testing.assert_array_equal(out[0, 1], table[0])
-    np.testing.assert_array_equal(out[1], table[[63, 4]])
-    _round_trip(layer)
+    np.testing.assert_allclose(out[0, 1], table[0] * 8 ** 0.5, rtol=1e-6)   # sqrt(dim)
+    np.testing.assert_allclose(out[1], table[[63, 4]] * 8 ** 0.5, rtol=1e-6)
+    assert _round_trip(layer).scale == 8 ** 0.5
+    scaled = HashedIdEmbedding(buckets=64, dim=8, scale=1.0)
+    scaled(tf.constant([1]))
+    scaled.embeddings.assign(table)
+    np.testing.assert_array_equal(scaled(tf.constant([64])).numpy()[0], table[63])
 
 
 def test_fusion_shapes_and_item_vector():

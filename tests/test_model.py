@@ -326,7 +326,7 @@ def test_item_id_variant_tells_identical_items_apart():
     rows = np.concatenate([[0], hashed_id_rows(ids, 97)])
     items = tf.range(1, NUM_ITEMS + 1)
     fused = model.fuse(tf.gather(model.code_tokens, items), tf.gather(model.view_vectors, items))[0]
-    expected = fused.numpy() + model.item_id_embedding.embeddings.numpy()[rows[1:] - 1]
+    expected = fused.numpy() + model.item_id_embedding.embeddings.numpy()[rows[1:] - 1] * DIM ** 0.5
     table = model.item_vectors().numpy()
     np.testing.assert_allclose(table[1:], expected, atol=1e-5)
     np.testing.assert_array_equal(table[0], np.zeros(DIM))

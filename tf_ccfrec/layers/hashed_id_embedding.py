@@ -36,7 +36,10 @@ class HashedIdEmbedding(tf.keras.layers.Layer):
     """A table of `buckets` learned id vectors plus the "no id" row, which is always zero.
 
     Initialized to zeros, so that a model that adds these vectors to its item vectors starts
-    as the model without them.
+    as the model without them. The rows are multiplied by `scale` (default sqrt(dim), as
+    SASRec scales its item embeddings): under Adam a row moves about the learning rate per step
+    whatever its gradient's size, so the scale sets how fast the id vectors grow next to item
+    vectors of norm about sqrt(dim) (layer-normalized outputs).
 
     Call args:
       rows: int [...] rows of `hashed_id_rows`, 0 for no id (padding, items without one).
@@ -45,12 +48,13 @@ class HashedIdEmbedding(tf.keras.layers.Layer):
       float [..., dim]; zeros where rows is 0.
     """
 
-    def __init__(self, buckets: int, dim: int, **kwargs):
+    def __init__(self, buckets: int, dim: int, scale: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if buckets < 1:
             raise ValueError(f"buckets must be >= 1, got {buckets}")
         self.buckets = buckets
         self.dim = dim
+        self.scale = float(dim) ** 0.5 if scale is None else float(scale)
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(name="embeddings", shape=(self.buckets, self.dim),
@@ -59,10 +63,10 @@ class HashedIdEmbedding(tf.keras.layers.Layer):
 
     def call(self, rows):
         rows = tf.cast(rows, tf.int32)
-        vectors = tf.gather(self.embeddings, tf.maximum(rows - 1, 0))
+        vectors = tf.gather(self.embeddings, tf.maximum(rows - 1, 0)) * self.scale
         return vectors * tf.cast(rows > NO_ID_ROW, vectors.dtype)[..., tf.newaxis]
 
     def get_config(self):
         config = super().get_config()
-        config.update(buckets=self.buckets, dim=self.dim)
+        config.update(buckets=self.buckets, dim=self.dim, scale=self.scale)
         return config
