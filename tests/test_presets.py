@@ -113,9 +113,11 @@ def test_dataset_presets_give_sasrec_its_tuned_setting():
     assert office_train == dataclasses.replace(ss_train, plateau_decays=2)
     assert presets.configs("office")[1].plateau_decays == 1
     assert presets.configs("sasrec-ss")[1].plateau_decays == 0
-    # On Beauty the sampled softmax of the dataset preset is the stronger SASRec.
-    assert presets.configs("beauty", model_name="sasrec") == presets.configs("beauty")
-    assert presets.configs("beauty", model_name="sasrec")[0].loss == "sampled"
+    # On Beauty the sampled softmax of the dataset preset is the stronger SASRec, with two
+    # plateau decays.
+    beauty_model, beauty_train = presets.configs("beauty", model_name="sasrec")
+    assert beauty_model == presets.configs("beauty")[0] and beauty_model.loss == "sampled"
+    assert beauty_train == dataclasses.replace(presets.configs("beauty")[1], plateau_decays=2)
     for dataset in ("beauty", "office", "yelp"):
         assert presets.configs(dataset, model_name="ccfrec") == presets.configs(dataset)
     model, _ = presets.configs("office", {"dropout": 0.3}, model_name="sasrec")
