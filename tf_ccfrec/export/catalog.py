@@ -134,9 +134,9 @@ def extend_version(path: str, texts: Dict[str, Dict[str, str]], output: str,
     `output`, the exported version at `path` with the items of `texts` ({item id: {view:
     text}}) that are new or whose text changed, coded by the model's own encoder and codebooks
     and fused by its trained fusion (with the item-ID variant, an item of the training catalog
-    whose text changed keeps its id's vector; added items have none). Existing vectors are copied bit for bit; new items have
-    popularity 0; ids the export maps by another lookup (the pipeline's tf.Transform graph)
-    keep it, and the new ids follow (`added_ids`).
+    whose text changed keeps its id's vector; added items have none). Existing vectors are
+    copied bit for bit; new items have popularity 0; ids the export maps by another lookup
+    (the pipeline's tf.Transform graph) keep it, and the new ids follow (`added_ids`).
 
     Args:
       coded: the texts' codes already computed (a `CodeArtifact` holding every item of

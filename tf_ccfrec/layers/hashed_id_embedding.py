@@ -25,8 +25,6 @@ def hashed_id_rows(item_ids: Sequence[str], buckets: int) -> np.ndarray:
     """
     if buckets < 1:
         raise ValueError(f"buckets must be >= 1, got {buckets}")
-    if not len(item_ids):
-        return np.zeros([0], np.int32)
     rows = tf.strings.to_hash_bucket_fast(tf.constant(list(item_ids), tf.string), buckets)
     return rows.numpy().astype(np.int32) + 1
 

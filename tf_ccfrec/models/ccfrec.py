@@ -130,10 +130,8 @@ class CCFRecModel(SequentialRetrievalModel):
         return tuple(tf.concat(outputs, axis=0) for outputs in zip(*parts))
 
     def id_vectors(self, items):
-        """The item-ID variant's term of item indices int [...]: float [..., dim], zeros at
-        padding and without the variant (`config.item_id_buckets` 0)."""
-        if self.item_id_embedding is None:
-            return tf.zeros(tf.concat([tf.shape(items), [self.config.dim]], axis=0))
+        """The item-ID variant's term (`config.item_id_buckets` > 0) of item indices int [...]:
+        float [..., dim], zeros at padding."""
         return self.item_id_embedding(tf.gather(self.id_rows, tf.cast(items, tf.int32)))
 
     def vectors_of(self, items, training=None):
