@@ -12,7 +12,7 @@ import dataclasses
 import os
 import resource
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -126,15 +126,18 @@ class Validation(tf.keras.callbacks.Callback):
 
     After each epoch: `metrics` (the validation metrics), `improved` (whether they are the best
     so far) and `lr_scale` (the learning rate's scale the epoch trained with); `seconds`:
-    validation time of this invocation."""
+    validation time of this invocation.
+
+    `best_dirs`: the checkpoint directories a decay takes the best weights from, the first
+    that holds them (`_load_best_of`)."""
 
     def __init__(self, valid: tf.data.Dataset, state, patience: int, decide,
                  exclude_history: bool = False, decays: int = 0, decay_factor: float = 0.3,
-                 best_dir: Optional[str] = None):
+                 best_dirs: Sequence[str] = ()):
         super().__init__()
         self.valid, self.state, self.patience, self.decide = valid, state, patience, decide
         self.exclude_history = exclude_history   # validate as the final evaluation ranks
-        self.decays, self.decay_factor, self.best_dir = decays, decay_factor, best_dir
+        self.decays, self.decay_factor, self.best_dirs = decays, decay_factor, best_dirs
         self.metrics: Dict[str, Any] = {}
         self.improved = False
         self.lr_scale = 1.0
@@ -147,7 +150,8 @@ class Validation(tf.keras.callbacks.Callback):
             print(f"early stop: {self.patience} epochs without a better validation NDCG@10",
                   flush=True)
             return True
-        load_best_weights(self.model, self.best_dir)
+        if not _load_best_of(self.model, self.best_dirs):
+            raise FileNotFoundError(f"no {BEST_WEIGHTS} in {', '.join(self.best_dirs)}")
         self.state["decays"].assign_add(1)
         self.state["bad_epochs"].assign(0)
         print(f"plateau: {self.patience} epochs without a better validation NDCG@10; from the "
@@ -177,6 +181,22 @@ class Validation(tf.keras.callbacks.Callback):
               f"{' (best)' if self.improved else ''}", flush=True)
         if self.decide(int(self.state["bad_epochs"]) >= self.patience) and self.plateau():
             self.model.stop_training = True
+
+
+def _load_best_of(model, checkpoint_dirs: Sequence[str]) -> bool:
+    """Sets `model`'s weights from the first of `checkpoint_dirs` holding best weights; False
+    where none does.
+
+    A worker writes the best weights into its own directory when an epoch is better; a
+    non-chief's is a scratch directory new to each invocation, so after a resume, until it has a
+    better epoch of its own, the best weights are the chief's, from an earlier invocation: its
+    own directory first (the chief's file of this invocation may still be being written), then
+    the chief's."""
+    for directory in checkpoint_dirs:
+        if storage.exists(storage.join(directory, BEST_WEIGHTS)):
+            load_best_weights(model, directory)
+            return True
+    return False
 
 
 def _count(variable) -> int:
@@ -355,6 +375,8 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=2)
     history_path = os.path.join(write_dir, "history.json")
+    # This worker's best weights, then the chief's (`_load_best_of`).
+    best_dirs = list(dict.fromkeys([manager.directory, os.path.join(output_dir, "checkpoints")]))
     log = []
     latest = tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints"))
     if latest:
@@ -375,7 +397,7 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
                             exclude_history=train_config.exclude_history,
                             decays=train_config.plateau_decays,
                             decay_factor=train_config.plateau_decay_factor,
-                            best_dir=manager.directory)
+                            best_dirs=best_dirs)
     validation.set_model(model)
     recorder = RunRecorder(validation, manager, writer, log, history_path)
     callbacks = [validation, recorder]
@@ -389,8 +411,7 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
         model.fit(train_data, epochs=train_config.max_epochs, initial_epoch=int(state["epoch"]),
                   steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
     train_seconds = time.time() - started  # this invocation's
-    if storage.exists(storage.join(manager.directory, BEST_WEIGHTS)):
-        load_best_weights(model, manager.directory)
+    _load_best_of(model, best_dirs)
     head, cold = data.head(), data.cold()
 
     def final(split_data, with_ranks=False):
