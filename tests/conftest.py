@@ -20,3 +20,11 @@ def repo():
 @pytest.fixture
 def office_dir():
     return OFFICE
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory):
+    """One embedding cache for the pipeline runs of the session (its files are keyed by text,
+    encoder, graph and precision, so runs share what they have in common, as in production):
+    the first run to meet a text encodes it, the others read its vector."""
+    return str(tmp_path_factory.mktemp("embedding_cache"))

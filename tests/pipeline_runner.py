@@ -2,7 +2,7 @@
 model, for the pipeline tests:
 
     python -m tests.pipeline_runner ROOT USERS [--max-history N] [--min-length N]
-        [--running-mode MODE --workers N] [--day-two JSON]
+        [--running-mode MODE --workers N] [--embedding-cache DIR] [--day-two JSON]
 
 `--day-two` takes PipelineConfig fields as JSON (input_pattern, catalog_pattern, item_format,
 window_spans, warm_start, catalog_only, ...) over a raw directory the caller laid out (USERS
@@ -36,7 +36,8 @@ def office_subset(directory: str, users: int, min_length: int = 0) -> str:
 
 
 def config(root: str, users: int, max_history: int = 20, min_length: int = 0,
-           running_mode: str = "in_memory", workers: int = 1, day_two=None):
+           running_mode: str = "in_memory", workers: int = 1, embedding_cache: str = "",
+           day_two=None):
     from tfx_pipeline.pipeline.configs import PipelineConfig
 
     raw = os.path.join(root, "raw")
@@ -50,7 +51,8 @@ def config(root: str, users: int, max_history: int = 20, min_length: int = 0,
         model_config={"dim": 16, "fusion_layers": 1, "sequence_layers": 1, "ffn_dim": 32,
                       "num_negatives": 64},
         train_config={"batch_size": 64, "max_epochs": 4, "warmup_steps": 5},
-        top_k=10, direct_running_mode=running_mode, direct_num_workers=workers)
+        top_k=10, direct_running_mode=running_mode, direct_num_workers=workers,
+        embedding_cache=embedding_cache)
 
 
 def main(argv):
@@ -65,13 +67,15 @@ def main(argv):
     parser.add_argument("--min-length", type=int, default=0)
     parser.add_argument("--running-mode", default="in_memory")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--embedding-cache", default="")
     parser.add_argument("--day-two", type=json.loads, default=None)
     args = parser.parse_args(argv)
     def progress(node, state, seconds):
         print(f"finished: {node} {state} {seconds:.1f}", flush=True)
 
     summary = local_runner.run(config(args.root, args.users, args.max_history, args.min_length,
-                                      args.running_mode, args.workers, args.day_two),
+                                      args.running_mode, args.workers, args.embedding_cache,
+                                      args.day_two),
                                progress=progress)
     print(json.dumps(summary, default=str))
 

@@ -20,12 +20,12 @@ IMAGE = "europe-docker.pkg.dev/acme/recs/ccfrec-pipeline:1.0"
 
 
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory):
+def launched(tmp_path_factory, embedding_cache):
     from tfx_pipeline import kubeflow_v2_runner
 
     base = str(tmp_path_factory.mktemp("kubeflow"))
     site = wheels.install(wheels.build(os.path.join(base, "build")), os.path.join(base, "site"))
-    config = pipeline_runner.config(base, 300)
+    config = pipeline_runner.config(base, 300, embedding_cache=embedding_cache)
     spec_file = kubeflow_v2_runner.compile_pipeline(
         config, os.path.join(base, "ccfrec_pipeline.json"), IMAGE)
     with open(spec_file) as f:

@@ -23,9 +23,10 @@ ALL_NODES = UPSTREAM + ("CCFRecTrainer", "latest_blessed_model_resolver", "Evalu
                         "TestEvaluator", "EvaluationReportGen", "Pusher")
 
 
-def _runner(root, users, *extra, cwd=REPO):
+def _runner(root, users, embedding_cache, *extra, cwd=REPO):
     return subprocess.Popen([sys.executable, "-m", "tests.pipeline_runner", str(root),
-                             str(users), *map(str, extra)], cwd=cwd, stdout=subprocess.PIPE,
+                             str(users), "--embedding-cache", embedding_cache,
+                             *map(str, extra)], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -76,22 +77,22 @@ def _tfma_overall(evaluation_uri):
 
 
 @pytest.fixture(scope="module")
-def pipeline_runs(tmp_path_factory):
+def pipeline_runs(tmp_path_factory, embedding_cache):
     """Run 1 killed with SIGTERM during training, run 2 (resumes), run 3 (unchanged inputs),
     run 4 (unchanged inputs, the report component's module changed)."""
     root = tmp_path_factory.mktemp("pipeline")
-    first = _runner(root, 300)
+    first = _runner(root, 300, embedding_cache)
     _wait_for_training(root, first)
     first.send_signal(signal.SIGTERM)
     code, killed_output = _finish(first, timeout=300)
     after_kill = _states(root)
-    code2, output2 = _finish(_runner(root, 300))
+    code2, output2 = _finish(_runner(root, 300, embedding_cache))
     assert code2 == 0, output2[-5000:]
-    code3, output3 = _finish(_runner(root, 300))
+    code3, output3 = _finish(_runner(root, 300, embedding_cache))
     assert code3 == 0, output3[-5000:]
     changed = _changed_tree(tmp_path_factory.mktemp("changed"),
                             "tfx_pipeline/components/evaluation_report.py")
-    code4, output4 = _finish(_runner(root, 300, cwd=changed))
+    code4, output4 = _finish(_runner(root, 300, embedding_cache, cwd=changed))
     assert code4 == 0, output4[-5000:]
     return {"root": root, "killed": (code, killed_output, after_kill),
             "summaries": [_summary(output2), _summary(output3)], "runs": _states(root),
@@ -276,13 +277,13 @@ def test_rest_api_serves_the_pushed_model(pipeline_runs, tmp_path):
         assert server.stop() == 0
 
 
-def test_schema_anomalies_stop_the_run(tmp_path):
+def test_schema_anomalies_stop_the_run(tmp_path, embedding_cache):
     """Histories longer than the curated schema allows: the run stops at AnomaliesGate with the
     split, feature and problem; nothing is trained or pushed. The Beam components run on
     DirectRunner's multi-processing mode with 2 worker processes here."""
-    code, output = _finish(_runner(tmp_path, 40, "--max-history", 30, "--min-length", 25,
-                                   "--running-mode", "multi_processing", "--workers", 2),
-                           timeout=600)
+    code, output = _finish(_runner(tmp_path, 40, embedding_cache, "--max-history", 30,
+                                   "--min-length", 25, "--running-mode", "multi_processing",
+                                   "--workers", 2), timeout=600)
     assert code != 0
     assert "DataAnomaliesError" in output
     assert "the examples do not match the schema" in output

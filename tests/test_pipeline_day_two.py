@@ -24,12 +24,11 @@ DAY_TWO = {"input_pattern": "interactions/span-{SPAN}/*",
 NEW_ITEMS = 12
 
 
-def _run(root, **changes):
-    settings = {**DAY_TWO, "embedding_cache": str(root / "embeddings"), **changes}
+def _run(root, embedding_cache, **changes):
     process = subprocess.run(
-        [sys.executable, "-m", "tests.pipeline_runner", str(root), "0", "--day-two",
-         json.dumps(settings)], cwd=REPO, capture_output=True, text=True,
-        timeout=1500)
+        [sys.executable, "-m", "tests.pipeline_runner", str(root), "0", "--embedding-cache",
+         embedding_cache, "--day-two", json.dumps({**DAY_TWO, **changes})], cwd=REPO,
+        capture_output=True, text=True, timeout=1500)
     assert process.returncode == 0, (process.stdout + process.stderr)[-6000:]
     return json.loads(process.stdout.strip().splitlines()[-1])
 
@@ -51,7 +50,7 @@ def _history(run_dir):
 
 
 @pytest.fixture(scope="module")
-def day_two(tmp_path_factory):
+def day_two(tmp_path_factory, embedding_cache):
     from tf_ccfrec.data import readers
 
     root = tmp_path_factory.mktemp("day_two")
@@ -63,9 +62,9 @@ def day_two(tmp_path_factory):
                for i in sorted({i for u in users for i in office.sequences[u]}, key=int)}
     _span(raw, 1, office, first)
     _catalog(raw, 1, catalog)
-    runs = [_run(root)]
+    runs = [_run(root, embedding_cache)]
     _span(raw, 2, office, second)
-    runs.append(_run(root))
+    runs.append(_run(root, embedding_cache))
     existing = sorted(catalog, key=int)[:NEW_ITEMS]
     grown = dict(catalog)
     grown["copy-1"] = dict(catalog[existing[0]])  # an existing item's text under a new id
@@ -74,7 +73,7 @@ def day_two(tmp_path_factory):
         grown[f"new-{k}"] = {**catalog[item], "title": f"{catalog[item]['title']} "
                                                      f"{other['title']}"}
     _catalog(raw, 2, grown)
-    runs.append(_run(root, catalog_only=True))
+    runs.append(_run(root, embedding_cache, catalog_only=True))
     return {"root": root, "runs": runs, "catalog": catalog, "grown": grown,
             "copied": existing[0]}
 
