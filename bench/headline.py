@@ -6,7 +6,8 @@ Each run directory is `<dataset>-<model>-seed<k>` (`bench/run_results.sh` copies
 history.json and metrics.json there); `metrics.json` holds the test metrics under "test". Prints
 one Markdown table per dataset: the published anchors, then per model the mean and standard
 deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking), the seeds' count and
-the command that reproduces the row; then CCFRec's change against the tuned SASRec.
+the command that reproduces the row; then CCFRec's change against the tuned SASRec. A row whose
+runs used the item-ID variant (config.json's `item_id_buckets`) says so in its label.
 """
 
 import argparse
@@ -26,14 +27,21 @@ NAME = re.compile(r"^(?P<dataset>beauty|office|yelp)-(?P<model>[a-z0-9-]+)-seed(
 
 
 def collect(root):
-    """{dataset: {model: [test metrics of each seed]}}."""
+    """{dataset: {model: [test metrics of each seed]}}, each seed's metrics with
+    "item_id_buckets" (its config.json's; 0 without one)."""
     runs = collections.defaultdict(lambda: collections.defaultdict(list))
     for name in sorted(os.listdir(root)):
         match = NAME.match(name)
         path = os.path.join(root, name, "metrics.json")
         if match and os.path.exists(path):
             with open(path) as f:
-                runs[match["dataset"]][match["model"]].append(json.load(f)["test"])
+                test = json.load(f)["test"]
+            config = os.path.join(root, name, "config.json")
+            buckets = 0
+            if os.path.exists(config):
+                with open(config) as f:
+                    buckets = json.load(f)["model_config"].get("item_id_buckets", 0)
+            runs[match["dataset"]][match["model"]].append({**test, "item_id_buckets": buckets})
     return runs
 
 
@@ -70,6 +78,9 @@ def table(dataset, models):
     for model in sorted(models, key=lambda m: (ORDER.index(m) if m in ORDER else len(ORDER), m)):
         metrics = models[model]
         label, command = LABELS.get(model, (model, "-"))
+        buckets = sorted({m["item_id_buckets"] for m in metrics})
+        if buckets != [0]:
+            label += f", item IDs (`--item-id-buckets {'/'.join(map(str, buckets))}`)"
         lines.append(f"| {label.format(d=dataset)} | {cell([m['recall@10'] for m in metrics])} | "
                      f"{cell([m['ndcg@10'] for m in metrics])} | {len(metrics)} | "
                      f"{command.format(d=dataset)} |")
