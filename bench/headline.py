@@ -5,9 +5,11 @@ Usage: bin/env-run python bench/headline.py [--runs docs/results/runs]
 Each run directory is `<dataset>-<model>-seed<k>` (`bench/run_results.sh` copies config.json,
 history.json and metrics.json there); `metrics.json` holds the test metrics under "test". Prints
 one Markdown table per dataset: the published anchors, then per model the mean and standard
-deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking), the seeds' count and
-the command that reproduces the row; then CCFRec's change against the tuned SASRec. A row whose
-runs used the item-ID variant (config.json's `item_id_buckets`) says so in its label.
+deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking), the same with the
+user's history items left out of the ranking (the published numbers' protocol; metrics.json's
+"test_excluding_history", "-" for runs without it), the seeds' count and the command that
+reproduces the row; then CCFRec's change against the tuned SASRec under each protocol. A row
+whose runs used the item-ID variant (config.json's `item_id_buckets`) says so in its label.
 """
 
 import argparse
@@ -27,21 +29,29 @@ NAME = re.compile(r"^(?P<dataset>beauty|office|yelp)-(?P<model>[a-z0-9-]+)-seed(
 
 
 def collect(root):
-    """{dataset: {model: [test metrics of each seed]}}, each seed's metrics with
-    "item_id_buckets" (its config.json's; 0 without one)."""
+    """{dataset: {model: [one dict a seed]}}: "ranked" (test metrics with history items in the
+    ranking) and "filtered" (with them left out), each None where the run has none, and
+    "item_id_buckets" (config.json's; 0 without one). A run trained with `--exclude-history`
+    holds the filtered protocol's metrics under "test"."""
     runs = collections.defaultdict(lambda: collections.defaultdict(list))
     for name in sorted(os.listdir(root)):
         match = NAME.match(name)
         path = os.path.join(root, name, "metrics.json")
         if match and os.path.exists(path):
             with open(path) as f:
-                test = json.load(f)["test"]
-            config = os.path.join(root, name, "config.json")
-            buckets = 0
-            if os.path.exists(config):
-                with open(config) as f:
-                    buckets = json.load(f)["model_config"].get("item_id_buckets", 0)
-            runs[match["dataset"]][match["model"]].append({**test, "item_id_buckets": buckets})
+                metrics = json.load(f)
+            config_path = os.path.join(root, name, "config.json")
+            config = {}
+            if os.path.exists(config_path):
+                with open(config_path) as f:
+                    config = json.load(f)
+            if config.get("train_config", {}).get("exclude_history"):
+                ranked, filtered = None, metrics["test"]
+            else:
+                ranked, filtered = metrics["test"], metrics.get("test_excluding_history")
+            runs[match["dataset"]][match["model"]].append(
+                {"ranked": ranked, "filtered": filtered,
+                 "item_id_buckets": config.get("model_config", {}).get("item_id_buckets", 0)})
     return runs
 
 
@@ -57,14 +67,14 @@ def cell(values):
 LABELS = {
     "sasrec": ("SASRec, tuned (`--preset {d} --model sasrec`)", "`bench/run_results.sh {d}`"),
     "ccfrec": ("CCFRec (`--preset {d}`)", "`bench/run_results.sh {d}`"),
-    "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`), history items in the "
-                  "ranking", "calibration (a)"),
+    "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`)", "calibration (a)"),
     "sasrec-first-stop": ("SASRec, tuned, at its first stop (no plateau decays)",
                           "the SASRec row's runs before their decays"),
     "ccfrec-first-stop": ("CCFRec, at its first stop (no plateau decays)",
                           "the CCFRec row's runs before their decays"),
-    "sasrec-ss-filtered": ("SASRec, the published setting, history items filtered "
-                           "(`--exclude-history`)", "calibration (a) with `--exclude-history`"),
+    "sasrec-ss-filtered": ("SASRec, the published setting, selected and stopped with history "
+                           "items filtered (`--exclude-history`)",
+                           "calibration (a) with `--exclude-history`"),
 }
 ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec-first-stop", "sasrec", "ccfrec-first-stop",
          "ccfrec")
@@ -72,24 +82,30 @@ ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec-first-stop", "sasrec", "ccfr
 
 def table(dataset, models):
     lines = [f"### {dataset.capitalize()}", "",
-             "| model | R@10 | N@10 | seeds | command |", "|---|---|---|---|---|"]
+             "| model | R@10 | N@10 | R@10, history filtered | N@10, history filtered | seeds "
+             "| command |", "|---|---|---|---|---|---|---|"]
     for label, recall, ndcg in PUBLISHED[dataset]:
-        lines.append(f"| published: {label} | {recall:.4f} | {ndcg:.4f} | - | - |")
+        lines.append(f"| published: {label} | - | - | {recall:.4f} | {ndcg:.4f} | - | - |")
     for model in sorted(models, key=lambda m: (ORDER.index(m) if m in ORDER else len(ORDER), m)):
         metrics = models[model]
         label, command = LABELS.get(model, (model, "-"))
         buckets = sorted({m["item_id_buckets"] for m in metrics})
         if buckets != [0]:
             label += f", item IDs (`--item-id-buckets {'/'.join(map(str, buckets))}`)"
-        lines.append(f"| {label.format(d=dataset)} | {cell([m['recall@10'] for m in metrics])} | "
-                     f"{cell([m['ndcg@10'] for m in metrics])} | {len(metrics)} | "
+        cells = [cell([m[protocol][key] for m in metrics])
+                 if all(m[protocol] for m in metrics) else "-"
+                 for protocol in ("ranked", "filtered") for key in ("recall@10", "ndcg@10")]
+        lines.append(f"| {label.format(d=dataset)} | {' | '.join(cells)} | {len(metrics)} | "
                      f"{command.format(d=dataset)} |")
     if models.get("ccfrec") and models.get("sasrec"):
-        change = {key: statistics.mean(m[key] for m in models["ccfrec"])
-                  / statistics.mean(m[key] for m in models["sasrec"]) - 1
-                  for key in ("recall@10", "ndcg@10")}
-        lines += ["", f"CCFRec against the tuned SASRec (means): Recall@10 "
-                      f"{change['recall@10']:+.1%}, NDCG@10 {change['ndcg@10']:+.1%}."]
+        for protocol, words in (("ranked", ""), ("filtered", ", history items filtered")):
+            if not all(m[protocol] for m in models["ccfrec"] + models["sasrec"]):
+                continue
+            change = {key: statistics.mean(m[protocol][key] for m in models["ccfrec"])
+                      / statistics.mean(m[protocol][key] for m in models["sasrec"]) - 1
+                      for key in ("recall@10", "ndcg@10")}
+            lines += ["", f"CCFRec against the tuned SASRec (means{words}): Recall@10 "
+                          f"{change['recall@10']:+.1%}, NDCG@10 {change['ndcg@10']:+.1%}."]
     return "\n".join(lines)
 
 

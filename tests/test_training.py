@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from tests import data_files
@@ -46,9 +47,20 @@ def test_train_resume_and_evaluate(tmp_path, office_slice):
     assert resumed_history[:2] == history
     assert resumed_history[2]["seconds"] > history[1]["seconds"]
     assert resumed["train_seconds"] > first["train_seconds"]
-    # Evaluating the saved run gives the metrics training reported.
+    # Evaluating the saved run gives the metrics training reported, under both protocols.
     again = restore.evaluate_run(str(tmp_path / "run"), "test")
     assert again["ndcg@10"] == pytest.approx(resumed["test"]["ndcg@10"], abs=1e-6)
+    filtered = restore.evaluate_run(str(tmp_path / "run"), "test", exclude_history=True)
+    reported = resumed["test_excluding_history"]
+    for key in ("recall@10", "ndcg@10", "recall@5"):
+        assert filtered[key] == pytest.approx(reported[key], abs=1e-6)
+    # Taking history items out of the ranking can only move a target up, and on these
+    # histories it does move some.
+    ranks = np.load(tmp_path / "run" / "test_ranks.npz")["ranks"]
+    ranks_filtered = np.load(tmp_path / "run" / "test_ranks_excluding_history.npz")["ranks"]
+    assert ranks.shape == ranks_filtered.shape
+    assert (ranks_filtered <= ranks).all() and (ranks_filtered < ranks).any()
+    assert set(reported) >= {"recall@10", "ndcg@10", "head", "tail", "examples"}
 
 
 def test_cli_train_sasrec_prints_one_json_line(tmp_path, office_slice):

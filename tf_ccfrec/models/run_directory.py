@@ -21,6 +21,8 @@ from tf_ccfrec.models.config import ModelConfig
 MODELS = ("ccfrec", "sasrec")
 BEST_WEIGHTS = "best_weights.npz"  # in <run>/checkpoints/
 TEST_RANKS = "test_ranks.npz"
+# The same under the published protocol, history items out of the ranking.
+TEST_RANKS_EXCLUDING_HISTORY = "test_ranks_excluding_history.npz"
 ITEM_ORDER = "item_ids.txt"
 
 

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from tf_ccfrec import distribute, ranking, storage
 from tf_ccfrec.models.config import ModelConfig
-from tf_ccfrec.models.run_directory import (BEST_WEIGHTS, ITEM_ORDER, TEST_RANKS, build_model,
+from tf_ccfrec.models.run_directory import (BEST_WEIGHTS, ITEM_ORDER, TEST_RANKS,
+                                            TEST_RANKS_EXCLUDING_HISTORY, build_model,
                                             load_best_weights, save_best_weights)
 from tf_ccfrec.training import evaluation, inputs
 
@@ -425,6 +426,15 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
     # Each test example's 0-based full-ranking rank, in the test split's order: what a paired
     # test of two runs on the same data compares (`tf_ccfrec.training.significance`).
     storage.save_npz(os.path.join(write_dir, TEST_RANKS), ranks=test.pop("ranks"))
+    extra = {}
+    if not train_config.exclude_history:
+        # Published full-ranking numbers (RecTools, RecBole) leave the user's history items
+        # out of the ranking; the same model under that protocol, beside this project's.
+        filtered = evaluation.evaluate(model, test_data, exclude_history=True, head=head,
+                                       cold=cold, with_ranks=True)
+        storage.save_npz(os.path.join(write_dir, TEST_RANKS_EXCLUDING_HISTORY),
+                         ranks=filtered.pop("ranks"))
+        extra["test_excluding_history"] = filtered
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
@@ -432,7 +442,7 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
               # All invocations of a resumed run together.
               "train_seconds": round(recorder.seconds_before + train_seconds, 1),
               "validation_seconds": round(validation.seconds, 1), "replicas": replicas,
-              "valid": final(valid_data), "test": test}
+              "valid": final(valid_data), "test": test, **extra}
     steps_run = sum(h["steps"] for h in log if h["epoch"] > first_epoch)
     if steps_run > 0:
         # Training steps only: per-epoch validation is left out.
