@@ -273,7 +273,9 @@ def train(prepared_dir: str, codes_dir: str, output_dir: str, model_name: str = 
     """Trains `model_name` on a prepared dataset and its code artifact (`train_model`).
 
     Returns:
-      {"valid": metrics, "test": metrics, "epochs": n, "train_seconds": s, ...}.
+      {"valid": metrics, "test": metrics, "epochs": n, "train_seconds": s, ...}; unless
+      `train_config.exclude_history`, also "test_excluding_history": the test metrics with the
+      history items left out of the ranking (the published protocol).
     """
     from tf_ccfrec.codes import artifact as artifact_lib
 
