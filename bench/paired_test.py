@@ -4,8 +4,7 @@ Usage: bin/env-run python bench/paired_test.py RUN_A RUN_B [--ranks test_ranks.n
 
 Each run directory holds its per-example test ranks (`ccfrec train` writes test_ranks.npz and,
 history items left out, test_ranks_excluding_history.npz; `ccfrec evaluate --write-ranks
-[--exclude-history]` writes them for older runs). Prints one JSON
-object: A against B (A - B).
+[--exclude-history]` writes them for older runs). Prints one JSON object: A against B (A - B).
 """
 
 import argparse

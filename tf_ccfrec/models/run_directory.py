@@ -20,10 +20,13 @@ from tf_ccfrec.models.config import ModelConfig
 
 MODELS = ("ccfrec", "sasrec")
 BEST_WEIGHTS = "best_weights.npz"  # in <run>/checkpoints/
-TEST_RANKS = "test_ranks.npz"
-# The same under the published protocol, history items out of the ranking.
-TEST_RANKS_EXCLUDING_HISTORY = "test_ranks_excluding_history.npz"
 ITEM_ORDER = "item_ids.txt"
+
+
+def ranks_file(split: str, exclude_history: bool = False) -> str:
+    """The file name of a split's per-example ranks in a run directory: `<split>_ranks.npz`,
+    `<split>_ranks_excluding_history.npz` with the history items left out of the ranking."""
+    return f"{split}_ranks{'_excluding_history' if exclude_history else ''}.npz"
 
 
 def build_model(name: str, config: ModelConfig, artifact, seed: int = 0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from tf_ccfrec.models.run_directory import load_run
+from tf_ccfrec.models.run_directory import load_run, ranks_file
 
 
 def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = None,
@@ -34,6 +34,6 @@ def evaluate_run(model_dir: str, split: str = "test", data_dir: Optional[str] = 
     if write_ranks:
         from tf_ccfrec import storage
 
-        name = f"{split}_ranks{'_excluding_history' if exclude_history else ''}.npz"
-        storage.save_npz(storage.join(model_dir, name), ranks=ranks)
+        storage.save_npz(storage.join(model_dir, ranks_file(split, exclude_history)),
+                         ranks=ranks)
     return {"model": run["model"], "split": split, **metrics}

@@ -19,9 +19,8 @@ import tensorflow as tf
 
 from tf_ccfrec import distribute, ranking, storage
 from tf_ccfrec.models.config import ModelConfig
-from tf_ccfrec.models.run_directory import (BEST_WEIGHTS, ITEM_ORDER, TEST_RANKS,
-                                            TEST_RANKS_EXCLUDING_HISTORY, build_model,
-                                            load_best_weights, save_best_weights)
+from tf_ccfrec.models.run_directory import (BEST_WEIGHTS, ITEM_ORDER, build_model,
+                                            load_best_weights, ranks_file, save_best_weights)
 from tf_ccfrec.training import evaluation, inputs
 
 @dataclasses.dataclass(frozen=True)
@@ -417,26 +416,28 @@ def _train_loop(model, optimizer, decays, data, dataset, valid_data, test_data, 
     _load_best_of(model, best_dirs)
     head, cold = data.head(), data.cold()
 
-    def final(split_data, with_ranks=False):
-        return evaluation.evaluate(model, split_data, exclude_history=train_config.exclude_history,
-                                   sampled_negatives=train_config.sampled_negatives, head=head,
+    def final(split_data, with_ranks=False, exclude_history=train_config.exclude_history,
+              sampled_negatives=train_config.sampled_negatives):
+        return evaluation.evaluate(model, split_data, exclude_history=exclude_history,
+                                   sampled_negatives=sampled_negatives, head=head,
                                    seed=train_config.seed, cold=cold,
                                    sampled_protocol=train_config.sampled_protocol,
                                    with_ranks=with_ranks)
 
-    test = final(test_data, with_ranks=True)
-    # Each test example's 0-based full-ranking rank, in the test split's order: what a paired
-    # test of two runs on the same data compares (`tf_ccfrec.training.significance`).
-    storage.save_npz(os.path.join(write_dir, TEST_RANKS), ranks=test.pop("ranks"))
+    def final_test(ranks_name, **options):
+        # Each test example's 0-based full-ranking rank, in the test split's order: what a
+        # paired test of two runs on the same data compares (`tf_ccfrec.training.significance`).
+        metrics = final(test_data, with_ranks=True, **options)
+        storage.save_npz(os.path.join(write_dir, ranks_name), ranks=metrics.pop("ranks"))
+        return metrics
+
+    test = final_test(ranks_file("test"))
     extra = {}
     if not train_config.exclude_history:
         # Published full-ranking numbers (RecTools, RecBole) leave the user's history items
         # out of the ranking; the same model under that protocol, beside this project's.
-        filtered = evaluation.evaluate(model, test_data, exclude_history=True, head=head,
-                                       cold=cold, with_ranks=True)
-        storage.save_npz(os.path.join(write_dir, TEST_RANKS_EXCLUDING_HISTORY),
-                         ranks=filtered.pop("ranks"))
-        extra["test_excluding_history"] = filtered
+        extra["test_excluding_history"] = final_test(ranks_file("test", True),
+                                                     exclude_history=True, sampled_negatives=0)
 
     result = {"model": model_name, "epochs": int(state["epoch"]),
               "best_valid_ndcg@10": float(state["best"]),
