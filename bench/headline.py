@@ -7,7 +7,8 @@ history.json and metrics.json there); `metrics.json` holds the test metrics unde
 one Markdown table per dataset: the published anchors, then per model the mean and standard
 deviation (n - 1) over its seeds of test Recall@10 / NDCG@10 (full ranking), the same with the
 user's history items left out of the ranking (the published numbers' protocol; metrics.json's
-"test_excluding_history", "-" for runs without it), the seeds' count and the command that
+"test_excluding_history", "-" for runs without it, the mean of those that have it where some
+runs of a row do, with their count), the seeds' count and the command that
 reproduces the row; then CCFRec's change against the tuned SASRec under each protocol. A row
 whose runs used the item-ID variant (config.json's `item_id_buckets`) says so in its label.
 """
@@ -63,6 +64,12 @@ def cell(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def seeds_note(present, seeds):
+    """" (k of n seeds)" where only some of a row's runs report a protocol (runs from before
+    the filtered protocol was reported), "" where all or none do."""
+    return f" ({present} of {seeds} seeds)" if 0 < present < seeds else ""
+
+
 # How each model's rows are named and reproduced; models not listed print under their own name.
 LABELS = {
     "sasrec": ("SASRec, tuned (`--preset {d} --model sasrec`)", "`bench/run_results.sh {d}`"),
@@ -92,8 +99,8 @@ def table(dataset, models):
         buckets = sorted({m["item_id_buckets"] for m in metrics})
         if buckets != [0]:
             label += f", item IDs (`--item-id-buckets {'/'.join(map(str, buckets))}`)"
-        cells = [cell([m[protocol][key] for m in metrics])
-                 if all(m[protocol] for m in metrics) else "-"
+        cells = [cell([m[protocol][key] for m in metrics if m[protocol]])
+                 + seeds_note(sum(1 for m in metrics if m[protocol]), len(metrics))
                  for protocol in ("ranked", "filtered") for key in ("recall@10", "ndcg@10")]
         lines.append(f"| {label.format(d=dataset)} | {' | '.join(cells)} | {len(metrics)} | "
                      f"{command.format(d=dataset)} |")

@@ -20,8 +20,8 @@
   Office's with two plateau decays;
   "beauty" keeps its own values (the sampled softmax with 1,024 shared negatives), which beat
   "sasrec-ss" on Beauty (test Recall@10 / NDCG@10 0.0791 / 0.0438 over 3 seeds against 0.0761 /
-  0.0358, best validation NDCG@10 0.056 against 0.0445), with two plateau decays (0.0796 /
-  0.0457, validation 0.058-0.059): the tuned SASRec of docs/results.md's headline tables. The
+  0.0358, best validation NDCG@10 0.056 against 0.0445), with two plateau decays (0.0798 /
+  0.0458, validation 0.058-0.059): the tuned SASRec of docs/results.md's headline tables. The
   TFX Trainer keeps the shared
   values (its Transform output holds one example per prefix, not whole sequences).
 - "sasrec-ss": the published SASRec with sampled softmax on Beauty (eSASRec, arXiv
