@@ -99,9 +99,11 @@ def table(dataset, models):
         buckets = sorted({m["item_id_buckets"] for m in metrics})
         if buckets != [0]:
             label += f", item IDs (`--item-id-buckets {'/'.join(map(str, buckets))}`)"
-        cells = [cell([m[protocol][key] for m in metrics if m[protocol]])
-                 + seeds_note(sum(1 for m in metrics if m[protocol]), len(metrics))
-                 for protocol in ("ranked", "filtered") for key in ("recall@10", "ndcg@10")]
+        cells = []
+        for protocol in ("ranked", "filtered"):
+            reported = [m[protocol] for m in metrics if m[protocol]]
+            note = seeds_note(len(reported), len(metrics))
+            cells += [cell([r[key] for r in reported]) + note for key in ("recall@10", "ndcg@10")]
         lines.append(f"| {label.format(d=dataset)} | {' | '.join(cells)} | {len(metrics)} | "
                      f"{command.format(d=dataset)} |")
     if models.get("ccfrec") and models.get("sasrec"):
