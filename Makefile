@@ -5,12 +5,15 @@ ENV_RUN := bin/env-run
 DATA ?= data/office
 FORMAT ?= lcrec
 PYTEST_ARGS ?=
+# Test worker processes (pytest-xdist); each takes whole test files, so a file's fixtures are
+# built once. 0 runs the suite in the one pytest process, without workers.
+PYTEST_WORKERS ?= 2
 
 .PHONY: help env run test lock versions clean-env
 
 help:
 	@echo "make run    - set up the environment, run the TFX pipeline on the bundled dataset ($(DATA)) and push the model to serving_model/ccfrec"
-	@echo "make test   - set up the environment, run the test suite"
+	@echo "make test   - set up the environment, run the test suite ($(PYTEST_WORKERS) worker processes: PYTEST_WORKERS=N)"
 	@echo "make env    - set up the environment only"
 	@echo "make lock   - rewrite requirements/constraints-pyXY.txt from the environment"
 	@echo "make versions - print the stack's versions"
@@ -28,7 +31,7 @@ run:
 	  --embedding-cache $(HOME)/.cache/tf-ccfrec/embeddings $(PIPELINE_ARGS)
 
 test:
-	$(ENV_RUN) python -m pytest tests $(PYTEST_ARGS)
+	$(ENV_RUN) python -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 versions:
 	$(ENV_RUN) python -m tfx_pipeline.cli version
