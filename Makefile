@@ -6,7 +6,8 @@ DATA ?= data/office
 FORMAT ?= lcrec
 PYTEST_ARGS ?=
 # Test worker processes (pytest-xdist); each takes whole test files, so a file's fixtures are
-# built once. 0 runs the suite in the one pytest process, without workers.
+# built once; a worker that dies (out of memory, say) ends the run rather than being replaced.
+# 0 runs the suite in the one pytest process, without workers.
 PYTEST_WORKERS ?= 2
 
 .PHONY: help env run test lock versions clean-env
@@ -31,7 +32,8 @@ run:
 	  --embedding-cache $(HOME)/.cache/tf-ccfrec/embeddings $(PIPELINE_ARGS)
 
 test:
-	$(ENV_RUN) python -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(ENV_RUN) python -m pytest tests -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart 0 \
+	  $(PYTEST_ARGS)
 
 versions:
 	$(ENV_RUN) python -m tfx_pipeline.cli version
