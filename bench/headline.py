@@ -74,14 +74,15 @@ def seeds_note(present, seeds):
 LABELS = {
     "sasrec": ("SASRec, tuned (`--preset {d} --model sasrec`)", "`bench/run_results.sh {d}`"),
     "ccfrec": ("CCFRec (`--preset {d}`)", "`bench/run_results.sh {d}`"),
-    "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`)", "calibration (a)"),
+    "sasrec-ss": ("SASRec, the published setting (`--preset sasrec-ss`)",
+                  "the published setting's command, below"),
     "sasrec-first-stop": ("SASRec, tuned, at its first stop (no plateau decays)",
                           "the SASRec row's runs before their decays"),
     "ccfrec-first-stop": ("CCFRec, at its first stop (no plateau decays)",
                           "the CCFRec row's runs before their decays"),
     "sasrec-ss-filtered": ("SASRec, the published setting, selected and stopped with history "
                            "items filtered (`--exclude-history`)",
-                           "calibration (a) with `--exclude-history`"),
+                           "the published setting's command, below, with `--exclude-history`"),
 }
 ORDER = ("sasrec-ss", "sasrec-ss-filtered", "sasrec-first-stop", "sasrec", "ccfrec-first-stop",
          "ccfrec")

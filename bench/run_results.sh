@@ -12,10 +12,10 @@
 # last 20, its preset's max_history) with `--preset DATASET`, which gives each model its tuned
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
 # NDCG@10 (`--patience 10`, at most 300 minutes an invocation), SASRec after its preset's
-# patience (50 for sasrec-ss, Office's and Yelp's; 10 for Beauty's sampled softmax). The first
-# such plateaus instead go back to the best weights with the learning rate x0.3
-# (`--plateau-decays N`): on Office two for SASRec and one for CCFRec, on Beauty two for both,
-# on Yelp two for CCFRec (its preset's). Yelp's CCFRec row is the item-ID variant, its preset's
+# patience (50 for sasrec-ss, Office's; 10 for the sampled softmax of Beauty's and Yelp's). The
+# first such plateaus instead go back to the best weights with the learning rate x0.3
+# (`--plateau-decays N`): on Office two for SASRec and one for CCFRec, on Beauty and Yelp two
+# for both (Yelp's CCFRec: its preset's). Yelp's CCFRec row is the item-ID variant, its preset's
 # (item_id_buckets 16384, lr 1e-3; docs/results.md, "Item-ID embeddings (Yelp)"): plain CCFRec
 # on Yelp never rose above its first validation, its last-item model.
 # Runs already finished (metrics.json present) are skipped; an interrupted run resumes from its
@@ -55,7 +55,7 @@ for dataset in $datasets; do
     case $dataset in
         beauty) format=p5; input=../shared/data/beauty; sasrec="--plateau-decays 2"
             ccfrec="--plateau-decays 2" ;;
-        yelp) format=p5; input=../shared/data/yelp; sasrec=""; ccfrec="" ;;
+        yelp) format=p5; input=../shared/data/yelp; sasrec="--plateau-decays 2"; ccfrec="" ;;
         office) format=lcrec; input=data/office; sasrec="--plateau-decays 2"
             ccfrec="--plateau-decays 1" ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
