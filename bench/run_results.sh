@@ -16,7 +16,7 @@
 # first such plateaus instead go back to the best weights with the learning rate x0.3
 # (`--plateau-decays N`): on Office two for SASRec and one for CCFRec, on Beauty and Yelp two
 # for both (Yelp's CCFRec: its preset's). Yelp's CCFRec row is the item-ID variant, its preset's
-# (item_id_buckets 16384, lr 1e-3; docs/results.md, "Item-ID embeddings (Yelp)"): plain CCFRec
+# (item_id_buckets 262144, lr 1e-3; docs/results.md, "Item-ID embeddings (Yelp)"): plain CCFRec
 # on Yelp never rose above its first validation, its last-item model.
 # Runs already finished (metrics.json present) are skipped; an interrupted run resumes from its
 # checkpoint.

@@ -42,7 +42,7 @@ def test_recompute_option_overrides_the_preset(flag, expected):
     ("yelp", "--msa-warmup-steps", "320", "msa_warmup_steps", 320, 0),  # paper: MSA from start
     ("beauty", "--history-negative-weight", "10", "history_negative_weight", 10.0, 0.0),
     ("beauty", "--item-id-buckets", "4096", "item_id_buckets", 4096, 0),  # paper: no ID table
-    ("yelp", "--item-id-buckets", "0", "item_id_buckets", 0, 16384),  # plain CCFRec on Yelp
+    ("yelp", "--item-id-buckets", "0", "item_id_buckets", 0, 262144),  # plain CCFRec on Yelp
 ])
 def test_model_option_reaches_the_model_config(preset, flag, value, field, expected, default):
     from tf_ccfrec import cli
@@ -125,7 +125,7 @@ def test_dataset_presets_give_sasrec_its_tuned_setting():
     # Yelp's CCFRec is the item-ID variant at lr 1e-3 with two plateau decays; its SASRec
     # has no hashed-ID table of its own.
     yelp_model, yelp_train = presets.configs("yelp")
-    assert yelp_model == dataclasses.replace(presets.configs("beauty")[0], item_id_buckets=16384)
+    assert yelp_model == dataclasses.replace(presets.configs("beauty")[0], item_id_buckets=262144)
     assert yelp_train == dataclasses.replace(presets.configs("beauty")[1], learning_rate=1e-3,
                                              plateau_decays=2)
     assert presets.configs("yelp", model_name="sasrec")[0].item_id_buckets == 0
