@@ -13,9 +13,9 @@
 # setting (tf_ccfrec/training/presets.py). CCFRec stops after 10 validations without a better
 # NDCG@10 (`--patience 10`, at most 300 minutes an invocation), SASRec after its preset's
 # patience (50 for sasrec-ss, Office's; 10 for the sampled softmax of Beauty's and Yelp's). The
-# first such plateaus instead go back to the best weights with the learning rate x0.3
-# (`--plateau-decays N`): on Office two for SASRec and one for CCFRec, on Beauty and Yelp two
-# for both (Yelp's CCFRec: its preset's). Yelp's CCFRec row is the item-ID variant, its preset's
+# first such plateaus instead go back to the best weights with the learning rate x0.3, as the
+# presets say (`TrainConfig.plateau_decays`): on Office two for SASRec and one for CCFRec, on
+# Beauty and Yelp two for both. Yelp's CCFRec row is the item-ID variant, its preset's
 # (item_id_buckets 262144, lr 1e-3; docs/results.md, "Item-ID embeddings (Yelp)"): plain CCFRec
 # on Yelp never rose above its first validation, its last-item model.
 # Runs already finished (metrics.json present) are skipped; an interrupted run resumes from its
@@ -53,11 +53,9 @@ train() {
 
 for dataset in $datasets; do
     case $dataset in
-        beauty) format=p5; input=../shared/data/beauty; sasrec="--plateau-decays 2"
-            ccfrec="--plateau-decays 2" ;;
-        yelp) format=p5; input=../shared/data/yelp; sasrec="--plateau-decays 2"; ccfrec="" ;;
-        office) format=lcrec; input=data/office; sasrec="--plateau-decays 2"
-            ccfrec="--plateau-decays 1" ;;
+        beauty) format=p5; input=../shared/data/beauty ;;
+        yelp) format=p5; input=../shared/data/yelp ;;
+        office) format=lcrec; input=data/office ;;
         *) echo "unknown dataset $dataset" >&2; exit 2 ;;
     esac
     out=out/$dataset
@@ -66,11 +64,9 @@ for dataset in $datasets; do
     [ -d "$out/codes" ] || bin/ccfrec codes build --input "$out/prepared50" \
         --output "$out/codes" --no-progress
     for seed in $seeds; do
-        # shellcheck disable=SC2086
-        train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes" $sasrec
-        # shellcheck disable=SC2086
+        train "$dataset" sasrec "$seed" --model sasrec --codes "$out/codes"
         train "$dataset" ccfrec "$seed" --model ccfrec --codes "$out/codes" --epochs 200 \
-            --patience 10 --time-budget-minutes 300 $ccfrec
+            --patience 10 --time-budget-minutes 300
     done
     if [ -n "$ablations" ]; then
         [ -d "$out/codes-rq" ] || bin/ccfrec codes build --input "$out/prepared50" \
@@ -78,13 +74,11 @@ for dataset in $datasets; do
         epochs=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' \
             "out/runs/$dataset-ccfrec-seed0/history.json")
         for ablation in no-mcm no-msa no-text; do
-            # shellcheck disable=SC2086
             train "$dataset" "ccfrec-$ablation" 0 --model ccfrec --ablation "$ablation" \
-                --codes "$out/codes" --epochs "$epochs" --patience 1000 $ccfrec
+                --codes "$out/codes" --epochs "$epochs" --patience 1000
         done
-        # shellcheck disable=SC2086
         train "$dataset" ccfrec-rq 0 --model ccfrec --codes "$out/codes-rq" --epochs "$epochs" \
-            --patience 1000 $ccfrec
+            --patience 1000
     fi
 done
 bin/env-run python bench/headline.py

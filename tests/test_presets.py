@@ -113,11 +113,11 @@ def test_dataset_presets_give_sasrec_its_tuned_setting():
     assert office_train == dataclasses.replace(ss_train, plateau_decays=2)
     assert presets.configs("office")[1].plateau_decays == 1
     assert presets.configs("sasrec-ss")[1].plateau_decays == 0
-    # On Beauty the sampled softmax of the dataset preset is the stronger SASRec, with two
-    # plateau decays.
+    # On Beauty the dataset preset, the sampled softmax with two plateau decays, is the
+    # stronger SASRec, and CCFRec's setting too.
     beauty_model, beauty_train = presets.configs("beauty", model_name="sasrec")
-    assert beauty_model == presets.configs("beauty")[0] and beauty_model.loss == "sampled"
-    assert beauty_train == dataclasses.replace(presets.configs("beauty")[1], plateau_decays=2)
+    assert (beauty_model, beauty_train) == presets.configs("beauty")
+    assert beauty_model.loss == "sampled" and beauty_train.plateau_decays == 2
     # Yelp's SASRec is Beauty's (it beat the published setting on Yelp as well).
     assert presets.configs("yelp", model_name="sasrec") == (beauty_model, beauty_train)
     for dataset in ("beauty", "office", "yelp"):
@@ -126,8 +126,7 @@ def test_dataset_presets_give_sasrec_its_tuned_setting():
     # has no hashed-ID table of its own.
     yelp_model, yelp_train = presets.configs("yelp")
     assert yelp_model == dataclasses.replace(presets.configs("beauty")[0], item_id_buckets=262144)
-    assert yelp_train == dataclasses.replace(presets.configs("beauty")[1], learning_rate=1e-3,
-                                             plateau_decays=2)
+    assert yelp_train == dataclasses.replace(beauty_train, learning_rate=1e-3)
     assert presets.configs("yelp", model_name="sasrec")[0].item_id_buckets == 0
     model, _ = presets.configs("office", {"dropout": 0.3}, model_name="sasrec")
     assert model.dropout == 0.3 and model.objective == "all_positions"
